@@ -1,0 +1,97 @@
+# factory-ai: set-up, demo, tests and benchmarks on a fresh machine.
+#   make demo    create .venv, install, train the demo model on sample data and inspect with it
+#   make test    create .venv, install, start what the tests need, run the whole suite
+# Everything installs into .venv; system packages (PostgreSQL, Mosquitto) come from apt when
+# the machine allows it, and the tests that need them skip with a reason where it does not.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --disable-pip-version-check --quiet
+# torch 2.13.0's CPU build: pinned so pip takes the local wheel instead of a multi-GB CUDA build.
+TORCH  := torch==2.13.0
+DEMO   := var/demo
+DEMO_ENV := FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db FACTORY_AI_MODELS__DIR=$(CURDIR)/$(DEMO)/models
+# Two cores in CI: say so explicitly, or torch and onnxruntime oversubscribe and crawl.
+THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: help install install-runtime install-gpu system-deps demo demo-model sample-data test lint bench clean
+
+help:
+	@echo "make demo         set up and run the demo (train on sample data, inspect)"
+	@echo "make test         set up and run the test suite"
+	@echo "make bench        run the benchmarks in bench/ (long)"
+	@echo "make demo-model   retrain the committed demo model in models/demo-surface"
+	@echo "make install-gpu  swap onnxruntime for onnxruntime-gpu in .venv"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+# Full development install: torch first (CPU build, pinned), then the package with every extra.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) $(TORCH) numpy
+	$(PIP) -e '.[train,dev,postgres]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+# What a line-side PC gets: no torch.
+install-runtime: | $(BIN)/python
+	$(PIP) -e .
+
+# onnxruntime and onnxruntime-gpu install the same module and overwrite each other: remove both,
+# then install the GPU build alone, and show which providers it really has.
+install-gpu: install
+	$(BIN)/python -m pip uninstall --yes --quiet onnxruntime onnxruntime-gpu
+	$(PIP) onnxruntime-gpu
+	$(BIN)/python -c "import onnxruntime as o; print('onnxruntime providers:', o.get_available_providers())"
+
+# PostgreSQL and Mosquitto for the tests that use real servers. Neither is started here; the
+# tests start private instances on 127.0.0.1 and stop them.
+system-deps:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+		if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then exit 0; fi; fi; \
+	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
+	if command -v apt-get >/dev/null 2>&1; then \
+		echo "installing postgresql and mosquitto from apt"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql mosquitto >/dev/null ) \
+		|| echo "warning: could not install postgresql/mosquitto; tests that need them will skip"; \
+	else echo "warning: no apt-get; tests that need postgresql/mosquitto will skip"; fi
+
+sample_data/images:
+	$(BIN)/factory-ai sample-data images --out sample_data/images
+
+sample-data: install
+	$(BIN)/factory-ai sample-data images --out sample_data/images
+
+demo: install sample_data/images
+	@mkdir -p $(DEMO)
+	@echo "== training the demo defect classifier on sample_data/images (CPU, $(THREADS) threads)"
+	$(DEMO_ENV) $(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
+		--image-size 64 --width 16 --epochs 30 --int8 --promote --threads $(THREADS)
+	@echo "== inspecting the sample images with onnxruntime (no torch)"
+	$(DEMO_ENV) $(BIN)/factory-ai inspect sample_data/images --heatmaps $(DEMO)/heatmaps --threads $(THREADS) > $(DEMO)/verdicts.tsv
+	@echo "verdicts (path, label, confidence, verdict), first 12 of $$(wc -l < $(DEMO)/verdicts.tsv):"
+	@head -n 12 $(DEMO)/verdicts.tsv
+	@echo "... all verdicts in $(DEMO)/verdicts.tsv, heatmap overlays in $(DEMO)/heatmaps, results in $(DEMO)/factory.db"
+
+# Rebuild the small model committed in models/ (the one `pip install` ships).
+demo-model: install sample_data/images
+	rm -rf models/demo-surface
+	FACTORY_AI_MODELS__DIR=$(CURDIR)/models FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db \
+	$(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
+		--image-size 64 --width 16 --epochs 30 --int8 --threads $(THREADS) --no-progress
+
+test: install system-deps
+	OMP_NUM_THREADS=$(THREADS) $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/lint-imports
+
+bench: install
+	$(BIN)/python bench/vision_accuracy.py
+	$(BIN)/python bench/inspect_speed.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,3 @@
+from factory_ai.cli import main
+
+main()

@@ -1,0 +1,174 @@
+"""The plant config: ``factory.toml`` plus environment overrides, validated, with defaults.
+
+Why this shape: a plant PC is set up once by an automation engineer and then runs unattended,
+so a typo in a key must fail loudly (naming the file and the key) rather than be ignored, and
+with no file at all everything must still work (SQLite in ``./var``, models in ``./models``).
+
+Where the config comes from, first match wins:
+1. ``--config PATH`` on the command line;
+2. the ``FACTORY_AI_CONFIG`` environment variable;
+3. ``factory.toml`` in the current directory;
+4. nothing: built-in defaults.
+
+Any key can then be overridden from the environment as ``FACTORY_AI_<SECTION>__<KEY>``, for
+example ``FACTORY_AI_STORE__URL=postgresql+psycopg://plant@db/factory``. Relative paths are
+taken relative to the config file's folder (or the current directory without a file).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+from factory_ai.errors import ConfigError
+
+ENV_PREFIX = "FACTORY_AI_"
+ENV_CONFIG = "FACTORY_AI_CONFIG"
+DEFAULT_FILE = "factory.toml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StoreSettings(_Section):
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: SQLite at var/factory.db. "
+        "PostgreSQL: postgresql+psycopg://user:password@host/dbname",
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (debugging only).")
+
+
+class ModelsSettings(_Section):
+    dir: Path = Field(default=Path("models"), description="The model registry folder.")
+
+
+class RuntimeSettings(_Section):
+    threads: int = Field(
+        default=0, ge=0, description="onnxruntime intra-op threads; 0 uses every core of this machine."
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto uses CUDA when onnxruntime-gpu and a GPU are present."
+    )
+
+
+class InspectSettings(_Section):
+    model: str = Field(default="demo-surface", description="Registry name (or folder) of the vision model.")
+    batch: int = Field(default=16, ge=1, le=1024)
+    max_pixels: int = Field(
+        default=40_000_000, ge=1, description="Larger images are refused (decompression-bomb guard)."
+    )
+
+
+class Settings(_Section):
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    models: ModelsSettings = Field(default_factory=ModelsSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
+    inspect: InspectSettings = Field(default_factory=InspectSettings)
+
+    # Not config keys: where the settings came from, for messages and relative paths.
+    _source: Path | None = PrivateAttr(default=None)
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    @property
+    def source(self) -> Path | None:
+        """The config file these settings were read from, or None for built-in defaults."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return self._base_dir
+
+    @property
+    def database_url(self) -> str:
+        """The store URL, with SQLite's relative file paths anchored at ``base_dir``."""
+        url = self.store.url
+        if url is None:
+            return f"sqlite:///{self.base_dir / 'var' / 'factory.db'}"
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite://" and ":memory:" not in url:
+            path = Path(url[len(prefix):])
+            if not path.is_absolute():
+                return f"{prefix}{self.base_dir / path}"
+        return url
+
+    @property
+    def models_dir(self) -> Path:
+        return self.resolve(self.models.dir)
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, merge and validate the config; raise :class:`ConfigError` naming file and key."""
+    env = os.environ if environ is None else environ
+    source = _find_file(path, env)
+    data: dict[str, Any] = {}
+    if source is not None:
+        try:
+            data = tomllib.loads(source.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
+    overrides = _env_overrides(env)
+    for section, values in overrides.items():
+        current = data.setdefault(section, {})
+        if not isinstance(current, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        current.update(values)
+    base_dir = source.parent.resolve() if source is not None else Path.cwd()
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, overrides)) from None
+    settings._source = source
+    settings._base_dir = base_dir
+    return settings
+
+
+def _find_file(path: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    if path is not None:
+        candidate, how = Path(path), "--config"
+    elif env.get(ENV_CONFIG):
+        candidate, how = Path(env[ENV_CONFIG]), ENV_CONFIG
+    else:
+        default = Path(DEFAULT_FILE)
+        return default.resolve() if default.is_file() else None
+    if not candidate.is_file():
+        raise ConfigError(f"{candidate}: config file not found (given by {how})")
+    return candidate.resolve()
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    overrides: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG:
+            continue
+        section, sep, key = name[len(ENV_PREFIX):].lower().partition("__")
+        if not sep or not section or not key:
+            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>")
+        overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
+def _describe(exc: ValidationError, source: Path | None, overrides: Mapping[str, Mapping[str, str]]) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [str(part) for part in err["loc"]]
+        section, key = (loc + ["", ""])[:2]
+        if key and key in overrides.get(section, {}):
+            where = f"environment variable {ENV_PREFIX}{section.upper()}__{key.upper()}"
+        else:
+            where = str(source) if source is not None else "config"
+        what = f"[{section}] {'.'.join(loc[1:])}" if len(loc) > 1 else f"[{section}]"
+        message = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{where}: {what}: {message}")
+    return "; ".join(lines)

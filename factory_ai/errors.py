@@ -1,0 +1,30 @@
+"""Errors a plant engineer can act on.
+
+Every error raised on purpose by factory-ai derives from :class:`FactoryAIError`; the CLI
+prints its message as one line (no traceback) and exits with its ``exit_code``. Anything else
+is a bug and keeps its traceback.
+"""
+
+
+class FactoryAIError(Exception):
+    exit_code = 1
+
+
+class ConfigError(FactoryAIError):
+    """The plant config (file or environment) is invalid; the message names the file and key."""
+
+
+class ModelError(FactoryAIError):
+    """A model is missing, corrupt, or its card does not match its file."""
+
+
+class DataError(FactoryAIError):
+    """Training or evaluation data is unusable (empty folder, one class, unreadable files)."""
+
+
+class ImageError(FactoryAIError):
+    """One image cannot be judged; inspection reports it for that file and goes on."""
+
+
+class StoreError(FactoryAIError):
+    """The database cannot be reached or its schema is not what this version expects."""

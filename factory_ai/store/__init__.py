@@ -1,0 +1,18 @@
+"""The store: SQLModel tables on SQLite (default) or PostgreSQL, timestamps always UTC."""
+
+from factory_ai.store.database import Store
+from factory_ai.store.tables import Alert, Asset, Inspection, ModelVersion, Prediction, Reading, Sensor
+from factory_ai.store.types import ensure_utc, utcnow
+
+__all__ = [
+    "Alert",
+    "Asset",
+    "Inspection",
+    "ModelVersion",
+    "Prediction",
+    "Reading",
+    "Sensor",
+    "Store",
+    "ensure_utc",
+    "utcnow",
+]

@@ -1,0 +1,144 @@
+"""The store's tables (SQLModel), the same on SQLite and PostgreSQL.
+
+Why these tables: they follow the flow. Connectors write ``readings`` for ``sensors`` on
+``assets``; models write ``inspections`` (one per judged image) and ``predictions`` (one per
+scored asset); rules write ``alerts``; the registry records ``model_versions`` so every
+result can be traced to the exact model file that produced it.
+
+Every timestamp is a :class:`~factory_ai.store.types.UTCDateTime`. Changing a table here
+needs a migration in ``store/migrations/versions`` (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from factory_ai.store.types import UTCDateTime, utcnow
+
+# Readings grow to billions of rows on PostgreSQL; SQLite only auto-increments INTEGER keys.
+_BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Asset(SQLModel, table=True):
+    """A machine or product line position that sensors belong to and predictions are about."""
+
+    __tablename__ = "assets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True, index=True)
+    line: str | None = Field(default=None, max_length=100, index=True)
+    kind: str | None = Field(default=None, max_length=100)
+    description: str | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Sensor(SQLModel, table=True):
+    """One measured quantity of an asset, with its unit and (optional) normal range."""
+
+    __tablename__ = "sensors"
+    __table_args__ = (UniqueConstraint("asset_id", "name", name="uq_sensors_asset_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="assets.id", index=True)
+    name: str = Field(max_length=200)
+    unit: str | None = Field(default=None, max_length=50)
+    low_limit: float | None = None
+    high_limit: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class Reading(SQLModel, table=True):
+    """One sensor value at one instant; (sensor, ts) is unique so replays cannot duplicate."""
+
+    __tablename__ = "readings"
+    __table_args__ = (UniqueConstraint("sensor_id", "ts", name="uq_readings_sensor_ts"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True))
+    sensor_id: int = Field(foreign_key="sensors.id")
+    ts: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    value: float
+
+
+class Inspection(SQLModel, table=True):
+    """The verdict on one product image (or the reason it could not be judged)."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_line_ts", "line", "ts"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True))
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    source: str = Field(description="Where the image came from: a file path, a camera or an upload.")
+    line: str | None = Field(default=None, max_length=100)
+    image_sha256: str | None = Field(default=None, max_length=64)
+    model_name: str | None = Field(default=None, max_length=200)
+    model_version: str | None = Field(default=None, max_length=50)
+    label: str | None = Field(default=None, max_length=200)
+    confidence: float | None = None
+    verdict: str = Field(max_length=200, index=True, description="pass, reject, review, a class, or error")
+    scores: dict[str, float] | None = Field(default=None, sa_type=JSON)
+    provider: str | None = Field(default=None, max_length=100, description="onnxruntime provider that ran")
+    latency_ms: float | None = None
+    heatmap_path: str | None = None
+    error: str | None = None
+
+
+class Prediction(SQLModel, table=True):
+    """A forecast for one asset: remaining useful life with its interval, and failure risk."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_asset_ts", "asset_id", "ts"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True))
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    asset_id: int = Field(foreign_key="assets.id")
+    model_name: str | None = Field(default=None, max_length=200)
+    model_version: str | None = Field(default=None, max_length=50)
+    rul: float | None = None
+    rul_low: float | None = None
+    rul_high: float | None = None
+    risk: float | None = None
+    horizon: float | None = None
+    provider: str | None = Field(default=None, max_length=100)
+    error: str | None = None
+
+
+class Alert(SQLModel, table=True):
+    """A condition someone must hear about; the same ``key`` counts up instead of repeating."""
+
+    __tablename__ = "alerts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=300, index=True)
+    rule: str = Field(max_length=200)
+    severity: str = Field(max_length=20, description="info, warning or critical")
+    asset_id: int | None = Field(default=None, foreign_key="assets.id", index=True)
+    message: str
+    first_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    last_seen: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    count: int = 1
+    status: str = Field(default="open", max_length=20, index=True, description="open, acknowledged, resolved")
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ModelVersion(SQLModel, table=True):
+    """A registered model artifact; results name (model_name, model_version) to trace back here."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, index=True)
+    version: str = Field(max_length=50)
+    family: str = Field(max_length=50, description="vision-classifier, forecast, ...")
+    path: str
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    promoted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(default="registered", max_length=20, description="registered, current or retired")
+    metrics: dict[str, Any] | None = Field(default=None, sa_type=JSON)
