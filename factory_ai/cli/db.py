@@ -1,0 +1,53 @@
+"""``factory-ai db``: create, upgrade and check the store."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(rich_markup_mode=None, help="Create, upgrade and check the database.", no_args_is_help=True)
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the schema in an empty database (SQLite file or PostgreSQL database)."""
+    from factory_ai.store.schema import HEAD
+
+    store = ctx.obj.store()
+    typer.echo(f"database ready: {store.where} (schema {HEAD})")
+    store.close()
+
+
+@app.command()
+def upgrade(ctx: typer.Context) -> None:
+    """Apply schema migrations to an existing database. Back the database up first."""
+    from factory_ai.store import Store
+    from factory_ai.store.schema import HEAD, current_revision, upgrade as run_upgrade
+
+    settings = ctx.obj.settings
+    store = Store(settings.database_url, check_schema=False)
+    with store.engine.connect() as conn:
+        before = current_revision(conn)
+    run_upgrade(store.engine)
+    typer.echo(f"{store.where}: schema {before or 'none'} -> {HEAD}")
+    store.close()
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Show where the database is, its schema version and how many rows each table holds."""
+    from sqlalchemy import func, select
+    from sqlmodel import SQLModel
+
+    from factory_ai.store import Store
+    from factory_ai.store.schema import HEAD, current_revision
+
+    store = Store(ctx.obj.settings.database_url, check_schema=False)
+    with store.engine.connect() as conn:
+        found = current_revision(conn)
+        typer.echo(f"database: {store.where}")
+        typer.echo(f"schema:   {found or 'not initialised'} (this factory-ai: {HEAD})")
+        if found == HEAD:
+            for table in SQLModel.metadata.sorted_tables:
+                count = conn.scalar(select(func.count()).select_from(table))
+                typer.echo(f"  {table.name:<16} {count:>10,}")
+    store.close()

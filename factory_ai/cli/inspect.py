@@ -1,0 +1,144 @@
+"""``factory-ai inspect``: judge product images on the line, with onnxruntime only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def inspect(
+    ctx: typer.Context,
+    paths: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns.",
+                                      show_default=False),
+    model: str | None = typer.Option(None, "--model", "-m", help="Registry NAME, NAME:VERSION or a model folder. "
+                                     "Default: inspect.model from the config (demo-surface)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image: path, label, confidence, verdict, error."),
+    heatmaps: Path | None = typer.Option(None, "--heatmaps", help="Write heatmap overlays (PNG) into this folder.",
+                                         file_okay=False),
+    batch: int | None = typer.Option(None, "--batch", min=1, max=1024, help="Images per inference call (default 16)."),
+    int8: bool = typer.Option(False, "--int8", help="Use the model's static int8 artifact (faster on CPUs)."),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda (default: runtime.device)."),
+    threads: int | None = typer.Option(None, "--threads", min=0, help="onnxruntime threads; 0 = all cores."),
+    review_below: float | None = typer.Option(None, "--review-below", min=0.0, max=1.0,
+                                              help="Override the card's review threshold."),
+    line: str | None = typer.Option(None, "--line", help="Line id stored with each result."),
+    store: bool = typer.Option(True, "--store/--no-store", help="Store every result as an inspection."),
+) -> None:
+    """Judge images: one line per image with path, label, confidence and verdict.
+
+    The verdict is 'pass' or 'reject' (by the model's good classes), or the class itself
+    for models without a good class, and 'review' when the confidence is below the model's
+    threshold. A file that cannot be judged gets verdict 'error' and a reason, the rest are
+    still judged, and the exit code is 2. Exit code 1: the model or the store is unusable.
+    """
+    from factory_ai.vision.classifier import DefectClassifier
+    from factory_ai.vision.heatmap import save_overlay
+    from factory_ai.vision.inspect import collect, judge
+
+    if device not in (None, "auto", "cpu", "cuda"):
+        raise typer.BadParameter("use auto, cpu or cuda", param_hint="--device")
+    settings = ctx.obj.settings
+    ref = ctx.obj.registry().resolve(model or settings.inspect.model)
+    classifier = DefectClassifier.load(
+        ref.path, int8=int8, device=device or settings.runtime.device,
+        threads=settings.runtime.threads if threads is None else threads, review_below=review_below,
+    )
+    log.info("model %s %s on %s (%d threads)", ref.name, ref.version, classifier.provider, classifier.model.threads)
+    database = ctx.obj.store() if store else None
+
+    files, missing = collect(paths)
+    root = _common_root(files)
+    verdicts: Counter[str] = Counter()
+    store_error = None
+    latencies: list[float] = []
+
+    for result in missing:
+        _emit(result, as_json)
+        verdicts["error"] += 1
+    for results in judge(files, classifier, batch=batch or settings.inspect.batch,
+                         max_pixels=settings.inspect.max_pixels, keep_images=heatmaps is not None):
+        rows = []
+        for result in results:
+            heatmap_path = None
+            if heatmaps is not None and result.heatmap is not None and result.image is not None:
+                heatmap_path = _heatmap_name(heatmaps, Path(result.path), root)
+                save_overlay(result.image, result.heatmap, heatmap_path)
+                result.image = None
+            _emit(result, as_json)
+            verdicts[result.verdict] += 1
+            if result.latency_ms is not None:
+                latencies.append(result.latency_ms)
+            rows.append(_row(result, ref, classifier.provider, line, heatmap_path))
+        if database is not None and store_error is None:
+            store_error = _store(database, rows)
+    sys.stdout.flush()
+
+    total = sum(verdicts.values())
+    mean_ms = sum(latencies) / len(latencies) if latencies else 0.0
+    typer.echo(
+        f"{total} images: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+        + f" | {ref.name} {ref.version} on {classifier.provider}, {mean_ms:.1f} ms/image"
+        + ("" if database is None else f" | stored in {database.where}" if store_error is None else ""),
+        err=True,
+    )
+    if database is not None:
+        database.close()
+    if store_error is not None:
+        typer.echo(f"error: results were not stored: {store_error}", err=True)
+        raise typer.Exit(1)
+    if verdicts["error"]:
+        raise typer.Exit(2)
+
+
+def _emit(result, as_json: bool) -> None:  # noqa: ANN001
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_json()) + "\n")
+    elif result.error:
+        sys.stdout.write(f"{result.path}\t-\t-\terror: {result.error}\n")
+    else:
+        sys.stdout.write(f"{result.path}\t{result.label}\t{result.confidence:.3f}\t{result.verdict}\n")
+
+
+def _row(result, ref, provider: str, line: str | None, heatmap_path: Path | None):  # noqa: ANN001, ANN202
+    from factory_ai.store import Inspection
+
+    return Inspection(
+        source=str(Path(result.path).resolve()) if result.sha256 else result.path,
+        line=line, image_sha256=result.sha256, model_name=ref.name, model_version=ref.version,
+        label=result.label, confidence=result.confidence, verdict=result.verdict, scores=result.scores,
+        provider=provider, latency_ms=result.latency_ms,
+        heatmap_path=None if heatmap_path is None else str(heatmap_path), error=result.error,
+    )
+
+
+def _store(database, rows) -> str | None:  # noqa: ANN001
+    from factory_ai.errors import StoreError
+
+    try:
+        database.add_all(rows)
+    except StoreError as exc:
+        return str(exc)
+    return None
+
+
+def _common_root(files: list[Path]) -> Path | None:
+    if not files:
+        return None
+    try:
+        return Path(os.path.commonpath([str(f.resolve().parent) for f in files]))
+    except ValueError:
+        return None
+
+
+def _heatmap_name(folder: Path, path: Path, root: Path | None) -> Path:
+    resolved = path.resolve()
+    relative = resolved.relative_to(root) if root is not None and resolved.is_relative_to(root) else Path(path.name)
+    return folder / relative.with_name(relative.stem + ".heatmap.png")

@@ -1,0 +1,111 @@
+"""``factory-ai models``: list, show, promote and roll back registered models."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(rich_markup_mode=None, help="The model registry: versions, cards, the version in service.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_models(ctx: typer.Context) -> None:
+    """Every model with its versions; '*' marks the version in service."""
+    from factory_ai.errors import ModelError
+    from factory_ai.registry import read_card
+
+    registry = ctx.obj.registry()
+    names = registry.names()
+    if not names:
+        typer.echo(f"no models in {registry.root}")
+        return
+    typer.echo(f"{'model':<24} {'version':<8} {'family':<18} {'created (UTC)':<17} {'test accuracy':>13}")
+    for name in names:
+        current = registry.current(name)
+        for version in registry.versions(name):
+            ref = registry.resolve(f"{name}:{version}")
+            try:
+                card = read_card(ref.path)
+            except ModelError as exc:
+                typer.echo(f"{name:<24} {version:<8} unreadable: {exc}")
+                continue
+            accuracy = card.get("metrics", {}).get("test", {}).get("accuracy")
+            mark = "*" if version == current else " "
+            created = str(card.get("created_at", ""))[:16].replace("T", " ")
+            acc = f"{accuracy:.2%}" if isinstance(accuracy, float) else "-"
+            typer.echo(f"{name:<24} {mark}{version:<7} {card.get('family', '?'):<18} {created:<17} {acc:>13}")
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    model: str = typer.Argument(..., help="NAME (the version in service), NAME:VERSION, or a model folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON."),
+) -> None:
+    """A model's card: classes, input, thresholds, metrics, artifacts with sha256."""
+    from factory_ai.registry import read_card
+
+    ref = ctx.obj.registry().resolve(model)
+    card = read_card(ref.path)
+    if as_json:
+        typer.echo(json.dumps(card, indent=2))
+        return
+    typer.echo(f"{ref.name} {ref.version}  ({ref.path})")
+    typer.echo(f"family:     {card.get('family')}   created {card.get('created_at')}")
+    if "classes" in card:
+        typer.echo(f"classes:    {', '.join(card['classes'])}")
+        typer.echo(f"pass:       {', '.join(card.get('good_classes') or []) or '(none: the verdict is the class)'}")
+    if "input" in card:
+        inp = card["input"]
+        typer.echo(f"input:      {inp.get('channels')} channel(s), {inp.get('image_size')} ({inp.get('dtype')} {inp.get('layout')})")
+    if "thresholds" in card:
+        typer.echo(f"thresholds: {card['thresholds']}")
+    test = card.get("metrics", {}).get("test")
+    if test:
+        typer.echo(f"test:       accuracy {test['accuracy']:.2%} on {test['n']} images, macro F1 {test['macro_f1']:.3f}")
+        for key in ("escape_rate", "false_reject_rate"):
+            if test.get(key) is not None:
+                typer.echo(f"            {key.replace('_', ' ')} {test[key]:.2%}")
+    int8 = card.get("metrics", {}).get("test_int8")
+    if int8:
+        typer.echo(f"int8:       accuracy {int8['accuracy']:.2%}")
+    for artifact, info in card.get("artifacts", {}).items():
+        typer.echo(f"artifact:   {artifact} {info.get('precision', '')} {info.get('bytes', 0):,} bytes sha256 {info.get('sha256')}")
+    if "dataset" in card:
+        typer.echo(f"dataset:    fingerprint {card['dataset'].get('fingerprint')}")
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="Version to put in service, e.g. v3."),
+    reason: str = typer.Option("", "--reason", help="Recorded in the model's history."),
+) -> None:
+    """Put a version in service. Line-side daemons pick it up on their next check."""
+    from factory_ai.cli.common import record_model_version
+    from factory_ai.registry import read_card
+
+    registry = ctx.obj.registry()
+    before = registry.current(name)
+    ref = registry.promote(name, version, reason)
+    typer.echo(f"{name}: {before or 'none'} -> {ref.version} in service")
+    record_model_version(ctx.obj, ref, read_card(ref.path), current=True)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name."),
+    reason: str = typer.Option("", "--reason", help="Recorded in the model's history."),
+) -> None:
+    """Return to the version that was in service before the current one."""
+    from factory_ai.cli.common import record_model_version
+    from factory_ai.registry import read_card
+
+    registry = ctx.obj.registry()
+    before = registry.current(name)
+    ref = registry.rollback(name, reason)
+    typer.echo(f"{name}: {before} -> {ref.version} in service (rolled back)")
+    record_model_version(ctx.obj, ref, read_card(ref.path), current=True)

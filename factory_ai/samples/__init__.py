@@ -1,0 +1,1 @@
+"""Sample data the project generates itself (synthetic product images, later sensors)."""

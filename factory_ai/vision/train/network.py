@@ -1,0 +1,118 @@
+"""The defect-classifier network: a small residual CNN for industrial surface images.
+
+Why this shape: surface defects (scratches, pits, scale, crazing) are local textures, so a
+compact ResNet-style stack with global average pooling generalises well from a few hundred
+images per class and trains from scratch (nothing is downloaded). Global average pooling
+followed by one linear layer also gives class-activation maps (CAM) for free: the heatmap is
+the classifier's weights applied to the last feature map, so it is computed inside the exported
+ONNX graph and the line side needs no torch to show where the defect is.
+
+Pre-processing lives in the graph too: the network takes uint8 NCHW pixels and casts and
+normalises them itself, so the line side cannot get the normalisation wrong.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def _conv_bn(c_in: int, c_out: int, stride: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, bias=False),
+        nn.BatchNorm2d(c_out),
+    )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv+BN layers with an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = _conv_bn(c_in, c_out, stride)
+        self.conv2 = _conv_bn(c_out, c_out)
+        self.shortcut = (
+            _conv_bn(c_in, c_out, stride, kernel=1) if stride != 1 or c_in != c_out else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.conv1(x))
+        return F.relu(self.conv2(y) + self.shortcut(x))
+
+
+class SurfaceNet(nn.Module):
+    """Residual CNN with a CAM head.
+
+    ``forward`` returns ``(probabilities [B, C], heatmap [B, H, W])``; the heatmap is the
+    activation map of the predicted class, upsampled to the input size and scaled to 0..1.
+    ``logits`` is what training uses (it skips the heatmap).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        channels: int = 1,
+        width: int = 32,
+        mean: float | list[float] = 0.5,
+        std: float | list[float] = 0.25,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1).expand(channels, 1, 1)
+        std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1).expand(channels, 1, 1)
+        # Pixels arrive as 0..255; fold the 1/255 scale into the normalisation constants.
+        self.register_buffer("pixel_mean", (mean_t * 255.0).reshape(1, channels, 1, 1).clone())
+        self.register_buffer("pixel_std", (std_t * 255.0).reshape(1, channels, 1, 1).clone())
+        w = width
+        self.stem = nn.Sequential(_conv_bn(channels, w, stride=2), nn.ReLU(inplace=True))
+        self.stages = nn.Sequential(
+            ResidualBlock(w, w),
+            ResidualBlock(w, 2 * w, stride=2),
+            ResidualBlock(2 * w, 4 * w, stride=2),
+            ResidualBlock(4 * w, 8 * w, stride=2),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(8 * w, num_classes)
+
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        return (pixels.float() - self.pixel_mean) / self.pixel_std
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(self.normalise(pixels)))
+
+    def logits(self, pixels: torch.Tensor) -> torch.Tensor:
+        pooled = self.features(pixels).mean(dim=(2, 3))
+        return self.classifier(self.dropout(pooled))
+
+    def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.features(pixels)
+        probs = self.classifier(feats.mean(dim=(2, 3))).softmax(dim=1)
+        # CAM of every class as a 1x1 convolution with the classifier weights, then keep the
+        # predicted class's map. Bias is dropped: it shifts the map, not its shape.
+        cams = F.conv2d(feats, self.classifier.weight[:, :, None, None])
+        top = probs.argmax(dim=1)
+        index = top[:, None, None, None].expand(-1, 1, cams.shape[2], cams.shape[3])
+        cam = torch.gather(cams, 1, index)
+        cam = F.interpolate(cam, size=pixels.shape[2:], mode="bilinear", align_corners=False)[:, 0]
+        low = cam.amin(dim=(1, 2), keepdim=True)
+        high = cam.amax(dim=(1, 2), keepdim=True)
+        return probs, (cam - low) / (high - low + 1e-6)
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """Fold every conv+BN pair into one conv (in place, eval mode): fewer ops to run and a
+    graph that int8 quantisation handles per channel."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    for module in model.modules():
+        if (
+            isinstance(module, nn.Sequential)
+            and len(module) == 2
+            and isinstance(module[0], nn.Conv2d)
+            and isinstance(module[1], nn.BatchNorm2d)
+        ):
+            module[0] = fuse_conv_bn_eval(module[0], module[1])
+            module[1] = nn.Identity()
+    return model

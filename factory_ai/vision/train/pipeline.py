@@ -1,0 +1,285 @@
+"""``factory-ai train vision``: from a labelled folder to a registered, verified model version.
+
+The steps, in order: scan and hash the images, split them (or take the given test folder),
+decode them with the line side's own pre-processing, fit, export to ONNX, check parity,
+evaluate the exported file (not the torch network: the numbers describe what ships),
+optionally quantise to int8 and evaluate that too, then write the card and move the finished
+version folder into the registry in one rename. A failure at any step leaves no half version.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import platform
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from factory_ai import __version__
+from factory_ai.errors import DataError
+from factory_ai.registry import ModelRef, Registry, sha256_file, write_card
+from factory_ai.store.types import utcnow
+from factory_ai.vision import folders
+from factory_ai.vision.classifier import FAMILY, DefectClassifier
+from factory_ai.vision.images import InputSpec, is_grey, open_image, read_pixels
+from factory_ai.vision.metrics import evaluate, plot_confusion, summary
+from factory_ai.vision.train.export import INPUT, HEATMAP, PROBS, check_parity, export_onnx
+from factory_ai.vision.train.fit import PixelSet, TrainConfig, TrainedClassifier, fit
+
+log = logging.getLogger(__name__)
+GOOD_DEFAULTS = ("good", "ok")
+
+
+@dataclass
+class VisionJob:
+    data: Path
+    name: str
+    test: Path | None = None
+    good: list[str] = field(default_factory=list)
+    channels: str = "auto"  # auto, 1 or 3
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    review_below: float = 0.6
+    int8: bool = False
+    calibration_images: int = 200
+    promote: bool = False
+    progress: bool = True
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class VisionOutcome:
+    ref: ModelRef
+    card: dict[str, Any]
+    evaluation: dict[str, Any]
+    promoted: bool
+
+    def summary(self) -> str:
+        lines = [f"model {self.ref.name} {self.ref.version} -> {self.ref.path}", summary(self.evaluation)]
+        int8 = self.card["metrics"].get("test_int8")
+        if int8:
+            lines.append(f"int8: accuracy {int8['accuracy']:.2%} (fp32 {self.evaluation['accuracy']:.2%})")
+        lines.append(
+            f"parity torch/onnxruntime: max |Δprob| {self.card['parity']['max_abs_diff']:.1e} "
+            f"on {self.card['parity']['images']} images"
+        )
+        lines.append(
+            f"trained on {self.card['training']['device']} in {self.card['training']['seconds']:.0f} s, "
+            f"best epoch {self.card['training']['best_epoch']}"
+        )
+        lines.append("now current (in service)" if self.promoted else
+                     f"not in service yet: factory-ai models promote {self.ref.name} {self.ref.version}")
+        return "\n".join(lines)
+
+
+def run(job: VisionJob, registry: Registry) -> VisionOutcome:
+    samples = folders.scan(job.data)
+    classes = folders.classes_of(samples)
+    if job.test is not None:
+        test_samples = folders.scan(job.test)
+        unknown = sorted({s.label for s in test_samples} - set(classes))
+        if unknown:
+            raise DataError(f"{job.test}: classes {unknown} do not exist in {job.data}")
+        split = folders.holdout(samples, test_samples, val=job.val_fraction, seed=job.train.seed)
+        fractions = {"val": job.val_fraction}
+        roots = {"data": job.data, "test": job.test}
+    else:
+        split = folders.split(samples, val=job.val_fraction, test=job.test_fraction, seed=job.train.seed)
+        fractions = {"val": job.val_fraction, "test": job.test_fraction}
+        roots = {"data": job.data}
+    if len(classes) < 2:
+        raise DataError(f"{job.data}: one class only ({classes[0]}); a classifier needs at least two")
+    good = _good_classes(job.good, classes)
+    for part, members in split.parts().items():
+        log.info("%s: %d images %s", part, len(members), _count_text(members))
+
+    channels = _channels(job.channels, split.train)
+    spec = InputSpec(channels, job.train.image_size, job.train.image_size)
+    train_set, val_set, test_set = (_pixels(part, classes, spec) for part in (split.train, split.val, split.test))
+    trained = fit(train_set, val_set, classes, job.train, progress=job.progress)
+
+    version, staging = registry.staging_dir(job.name)
+    try:
+        card = _build(job, trained, version, staging, split, roots, fractions, samples, good, train_set, test_set)
+        ref = registry.commit(job.name, version, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    promoted = job.promote or registry.current(job.name) is None
+    if promoted:
+        registry.promote(job.name, version, reason="first version" if not job.promote else "--promote at training")
+    return VisionOutcome(ref=ref, card=card, evaluation=card["metrics"]["test"], promoted=promoted)
+
+
+def _build(
+    job: VisionJob, trained: TrainedClassifier, version: str, staging: Path, split: folders.Split,
+    roots: dict[str, Path], fractions: dict[str, float], samples: list[folders.Sample], good: list[str],
+    train_set: PixelSet, test_set: PixelSet,
+) -> dict[str, Any]:
+    import onnxruntime
+    import torch
+
+    onnx_path = staging / "model.onnx"
+    export_facts = export_onnx(trained, onnx_path)
+    parity = check_parity(trained, onnx_path, test_set.pixels)
+    card: dict[str, Any] = {
+        "schema_version": 1,
+        "name": job.name,
+        "version": version,
+        "family": FAMILY,
+        "created_at": utcnow().isoformat(),
+        "description": "Defect classifier (SurfaceNet CNN with class-activation heatmap)",
+        "classes": trained.classes,
+        "good_classes": good,
+        "verdicts": "pass/reject by good_classes" if good else "the predicted class (no good class)",
+        "input": {"name": INPUT, "dtype": "uint8", "layout": "NCHW", "channels": trained.channels,
+                  "image_size": [trained.image_size, trained.image_size],
+                  "color_mode": "L" if trained.channels == 1 else "RGB",
+                  "resize": "PIL bilinear to image_size, aspect ratio not kept"},
+        "normalisation": {"in_graph": True, "formula": "(pixels / 255 - mean) / std",
+                          "mean": trained.mean, "std": trained.std},
+        "outputs": {"probabilities": PROBS, "heatmap": HEATMAP},
+        "thresholds": {"review_below": job.review_below},
+        "metrics": {},
+        "parity": parity,
+        "dataset": {
+            "fingerprint": folders.fingerprint(samples),
+            "roots": {k: str(v) for k, v in roots.items()},
+            "counts": {part: len(members) for part, members in split.parts().items()},
+            "split_file": "split.json",
+        },
+        "training": {**trained.config.as_dict(), "device": trained.device, "seconds": round(trained.seconds, 1),
+                     "best_epoch": trained.best_epoch, "epochs_run": len(trained.history),
+                     "network": f"SurfaceNet(width={trained.config.width})",
+                     "parameters": sum(p.numel() for p in trained.network.parameters())},
+        "export": export_facts,
+        "artifacts": {"model.onnx": _artifact(onnx_path, "fp32")},
+        "versions": {"factory_ai": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
+                     "onnx": _version("onnx"), "python": platform.python_version()},
+    }
+    write_card(staging, card)
+    fp32_eval = _evaluate(staging, "model.onnx", test_set, trained.classes, good)
+    card["metrics"]["test"] = fp32_eval
+    plot_confusion(fp32_eval, staging / "confusion.png", f"{job.name} {version}: confusion matrix (test split)")
+
+    if job.int8:
+        from factory_ai.vision.train.quantize import quantize_int8
+
+        # Calibrate on training images only (a seeded sample), never on the test split.
+        rng = np.random.default_rng(job.train.seed)
+        calibration = train_set.pixels[np.sort(rng.permutation(len(train_set))[: job.calibration_images])]
+        int8_path = staging / "model.int8.onnx"
+        card["quantization"] = quantize_int8(onnx_path, int8_path, INPUT, calibration)
+        card["artifacts"]["model.int8.onnx"] = _artifact(int8_path, "int8")
+        write_card(staging, card)
+        int8_eval = _evaluate(staging, "model.int8.onnx", test_set, trained.classes, good)
+        card["metrics"]["test_int8"] = {k: int8_eval[k] for k in ("n", "accuracy", "errors", "macro_f1")}
+        card["metrics"]["test_int8"]["accuracy_drop_points"] = round(100 * (fp32_eval["accuracy"] - int8_eval["accuracy"]), 3)
+
+    card["metrics"]["val_loss_best"] = min(h["val_loss"] for h in trained.history)
+    write_card(staging, card)
+    (staging / "split.json").write_text(
+        json.dumps(split.describe(roots, job.train.seed, fractions), indent=1) + "\n", encoding="utf-8"
+    )
+    (staging / "evaluation.json").write_text(json.dumps(card["metrics"], indent=2) + "\n", encoding="utf-8")
+    _write_history(trained.history, staging)
+    return card
+
+
+def _evaluate(folder: Path, artifact: str, test_set: PixelSet, classes: list[str], good: list[str]) -> dict[str, Any]:
+    classifier = DefectClassifier.load(folder, int8=artifact != "model.onnx", device="cpu")
+    predicted = np.concatenate(
+        [classifier.predict(test_set.pixels[i : i + 64]).labels for i in range(0, len(test_set), 64)]
+    )
+    return evaluate(test_set.labels, predicted, classes, good)
+
+
+def _pixels(samples: list[folders.Sample], classes: list[str], spec: InputSpec) -> PixelSet:
+    if not samples:
+        return PixelSet(np.zeros((0, spec.channels, spec.height, spec.width), np.uint8), np.zeros(0, np.int64))
+
+    def load(sample: folders.Sample) -> np.ndarray:
+        try:
+            return read_pixels(sample.path, spec)
+        except Exception as exc:
+            raise DataError(f"{sample.path}: {exc}") from None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pixels = np.stack(list(pool.map(load, samples)))
+    labels = np.array([classes.index(s.label) for s in samples], dtype=np.int64)
+    return PixelSet(pixels, labels)
+
+
+def _channels(choice: str, train: list[folders.Sample]) -> int:
+    if choice in ("1", "3"):
+        return int(choice)
+    probe = train[:: max(1, len(train) // 64)][:64]
+    grey = all(is_grey(open_image(s.path.read_bytes())) for s in probe)
+    log.info("images look %s: training a %s model", "grey" if grey else "colour", "1-channel" if grey else "3-channel")
+    return 1 if grey else 3
+
+
+def _good_classes(given: list[str], classes: list[str]) -> list[str]:
+    if given:
+        unknown = [g for g in given if g not in classes]
+        if unknown:
+            raise DataError(f"--good {', '.join(unknown)}: no such class (classes: {', '.join(classes)})")
+        return list(given)
+    return [c for c in classes if c.lower() in GOOD_DEFAULTS]
+
+
+def _artifact(path: Path, precision: str) -> dict[str, Any]:
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "precision": precision}
+
+
+def _write_history(history: list[dict[str, float]], folder: Path) -> None:
+    with open(folder / "history.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    _plot_history(history, folder / "training.png")
+
+
+def _plot_history(history: list[dict[str, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(epochs, [h["train_loss"] for h in history], label="train")
+    left.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    left.set_xlabel("epoch")
+    left.set_ylabel("loss")
+    left.legend()
+    right.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented)")
+    right.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _count_text(samples: list[folders.Sample]) -> str:
+    counts: dict[str, int] = {}
+    for s in samples:
+        counts[s.label] = counts.get(s.label, 0) + 1
+    return "(" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
