@@ -8,14 +8,28 @@ import os
 import sys
 
 import typer
+from typer.core import TyperGroup
 
 from factory_ai import __version__
 from factory_ai.cli import db, inspect, models, samples, train
 from factory_ai.cli.common import State, setup_logging
 from factory_ai.errors import FactoryAIError
 
+
+class _Group(TyperGroup):
+    """Turns factory-ai's own errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201
+        try:
+            return super().invoke(ctx)
+        except FactoryAIError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
 app = typer.Typer(
     name="factory-ai",
+    cls=_Group,
     help="Quality control and predictive maintenance beside the production line.\n\n"
     "Config: --config FILE, else $FACTORY_AI_CONFIG, else ./factory.toml, else defaults "
     "(SQLite at ./var/factory.db, models in ./models). Any key can be overridden with "
@@ -56,9 +70,6 @@ app.command("inspect", no_args_is_help=True)(inspect.inspect)
 def main() -> None:
     try:
         app()
-    except FactoryAIError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

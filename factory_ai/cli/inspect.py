@@ -76,7 +76,8 @@ def inspect(
             verdicts[result.verdict] += 1
             if result.latency_ms is not None:
                 latencies.append(result.latency_ms)
-            rows.append(_row(result, ref, classifier.provider, line, heatmap_path))
+            if database is not None:
+                rows.append(_row(result, ref, classifier.provider, line, heatmap_path))
         if database is not None and store_error is None:
             store_error = _store(database, rows)
     sys.stdout.flush()

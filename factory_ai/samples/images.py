@@ -54,10 +54,11 @@ def _scratch(rng: np.random.Generator, surface: np.ndarray) -> np.ndarray:
     angle = rng.uniform(0, np.pi)
     cx, cy = rng.uniform(0.3, 0.7, 2) * size
     dx, dy = np.cos(angle) * length / 2, np.sin(angle) * length / 2
-    bend = rng.normal(0, size * 0.04, 2)
+    bend = rng.normal(0, size * 0.02, 2)
     points = [(cx - dx, cy - dy), (cx + bend[0], cy + bend[1]), (cx + dx, cy + dy)]
     width = int(rng.integers(2, 4))
-    delta = rng.choice([-1, 1]) * rng.uniform(30, 75)
+    # Scratches catch the light: mostly brighter than the surface, long and nearly straight.
+    delta = (1 if rng.random() < 0.7 else -1) * rng.uniform(30, 75)
     return _paint(surface, lambda d: d.line(points, fill=255, width=width, joint="curve"), delta, 0.6)
 
 
@@ -80,11 +81,11 @@ def _crack(rng: np.random.Generator, surface: np.ndarray) -> np.ndarray:
     def walk(d: ImageDraw.ImageDraw, x: float, y: float, heading: float, steps: int, depth: int) -> None:
         points = [(x, y)]
         for _ in range(steps):
-            heading += rng.normal(0, 0.6)
+            heading += rng.normal(0, 0.9)
             step = rng.uniform(2.5, 5.0) * size / 96
             x, y = x + np.cos(heading) * step, y + np.sin(heading) * step
             points.append((x, y))
-            if depth < 2 and rng.random() < 0.08:
+            if depth < 2 and rng.random() < 0.15:
                 walk(d, x, y, heading + rng.choice([-1, 1]) * rng.uniform(0.6, 1.2), steps // 2, depth + 1)
         d.line(points, fill=255, width=2 if depth == 0 else 1)
 

@@ -60,7 +60,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     except UnidentifiedImageError:
         raise ImageError("not an image (format not recognised)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"refused as a decompression bomb ({exc})") from None
+        raise ImageError(f"image too large, refused as a possible decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"truncated or corrupt image ({str(exc) or type(exc).__name__})") from None
     return _to_8bit_mode(ImageOps.exif_transpose(image))

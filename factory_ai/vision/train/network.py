@@ -116,3 +116,21 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
             module[0] = fuse_conv_bn_eval(module[0], module[1])
             module[1] = nn.Identity()
     return model
+
+
+CHECKPOINT = "network.pt"
+
+
+def save_network(network: SurfaceNet, path: str, *, num_classes: int, channels: int, width: int,
+                 mean: list[float], std: list[float]) -> None:
+    """Keep the torch weights beside the ONNX file, for fine-tuning and torch-side benchmarks."""
+    arch = {"num_classes": num_classes, "channels": channels, "width": width, "mean": mean, "std": std}
+    torch.save({"arch": arch, "state_dict": network.state_dict()}, path)
+
+
+def load_network(path: str) -> SurfaceNet:
+    """Rebuild a trained :class:`SurfaceNet` from :func:`save_network`'s file (eval mode, CPU)."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    network = SurfaceNet(**saved["arch"])
+    network.load_state_dict(saved["state_dict"])
+    return network.eval()

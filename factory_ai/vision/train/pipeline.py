@@ -31,6 +31,7 @@ from factory_ai.vision.images import InputSpec, is_grey, open_image, read_pixels
 from factory_ai.vision.metrics import evaluate, plot_confusion, summary
 from factory_ai.vision.train.export import INPUT, HEATMAP, PROBS, check_parity, export_onnx
 from factory_ai.vision.train.fit import PixelSet, TrainConfig, TrainedClassifier, fit
+from factory_ai.vision.train.network import CHECKPOINT, save_network
 
 log = logging.getLogger(__name__)
 GOOD_DEFAULTS = ("good", "ok")
@@ -59,6 +60,7 @@ class VisionOutcome:
     card: dict[str, Any]
     evaluation: dict[str, Any]
     promoted: bool
+    trained: TrainedClassifier  # the torch network, for benchmarks and checks beside the ONNX file
 
     def summary(self) -> str:
         lines = [f"model {self.ref.name} {self.ref.version} -> {self.ref.path}", summary(self.evaluation)]
@@ -81,6 +83,8 @@ class VisionOutcome:
 def run(job: VisionJob, registry: Registry) -> VisionOutcome:
     samples = folders.scan(job.data)
     classes = folders.classes_of(samples)
+    if len(classes) < 2:
+        raise DataError(f"{job.data}: one class only ({classes[0]}); a classifier needs at least two")
     if job.test is not None:
         test_samples = folders.scan(job.test)
         unknown = sorted({s.label for s in test_samples} - set(classes))
@@ -89,12 +93,11 @@ def run(job: VisionJob, registry: Registry) -> VisionOutcome:
         split = folders.holdout(samples, test_samples, val=job.val_fraction, seed=job.train.seed)
         fractions = {"val": job.val_fraction}
         roots = {"data": job.data, "test": job.test}
+        samples = samples + test_samples  # the fingerprint covers both folders
     else:
         split = folders.split(samples, val=job.val_fraction, test=job.test_fraction, seed=job.train.seed)
         fractions = {"val": job.val_fraction, "test": job.test_fraction}
         roots = {"data": job.data}
-    if len(classes) < 2:
-        raise DataError(f"{job.data}: one class only ({classes[0]}); a classifier needs at least two")
     good = _good_classes(job.good, classes)
     for part, members in split.parts().items():
         log.info("%s: %d images %s", part, len(members), _count_text(members))
@@ -114,7 +117,7 @@ def run(job: VisionJob, registry: Registry) -> VisionOutcome:
     promoted = job.promote or registry.current(job.name) is None
     if promoted:
         registry.promote(job.name, version, reason="first version" if not job.promote else "--promote at training")
-    return VisionOutcome(ref=ref, card=card, evaluation=card["metrics"]["test"], promoted=promoted)
+    return VisionOutcome(ref=ref, card=card, evaluation=card["metrics"]["test"], promoted=promoted, trained=trained)
 
 
 def _build(
@@ -183,6 +186,9 @@ def _build(
         card["metrics"]["test_int8"]["accuracy_drop_points"] = round(100 * (fp32_eval["accuracy"] - int8_eval["accuracy"]), 3)
 
     card["metrics"]["val_loss_best"] = min(h["val_loss"] for h in trained.history)
+    save_network(trained.network, str(staging / CHECKPOINT), num_classes=len(trained.classes),
+                 channels=trained.channels, width=trained.config.width, mean=trained.mean, std=trained.std)
+    card["training"]["checkpoint"] = CHECKPOINT
     write_card(staging, card)
     (staging / "split.json").write_text(
         json.dumps(split.describe(roots, job.train.seed, fractions), indent=1) + "\n", encoding="utf-8"

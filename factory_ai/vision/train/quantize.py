@@ -52,7 +52,10 @@ def quantize_int8(fp32_path: Path, int8_path: Path, input_name: str, calibration
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=["Conv", "Add", "MatMul", "Gemm", "GlobalAveragePool"],
+            # 7-bit weights: without VNNI, x86 u8s8 kernels sum pairs of products in int16 and can
+            # saturate; measured here it cost 6 points of NEU accuracy, reduce_range costs none.
+            reduce_range=True,
             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
         )
-    return {"format": "QDQ", "activations": "uint8", "weights": "int8 per channel",
+    return {"format": "QDQ", "activations": "uint8", "weights": "int8 per channel, 7-bit range",
             "calibration_images": int(len(calibration)), "method": "MinMax"}

@@ -1,0 +1,88 @@
+"""Shared fixtures: an isolated plant environment, sample images, a small trained model,
+and real servers (PostgreSQL) started on 127.0.0.1 for the session."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+
+# Two cores in CI: fixed thread counts keep torch and onnxruntime from oversubscribing.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+THREADS = "2"
+
+
+@pytest.fixture
+def plant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean working folder with no config: factory-ai's defaults land inside it."""
+    for name in list(os.environ):
+        if name.startswith("FACTORY_AI_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def sample_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's synthetic product images, a small set (4 classes x 24, 64 px)."""
+    from factory_ai.samples.images import generate
+
+    out = tmp_path_factory.mktemp("samples") / "images"
+    generate(out, per_class=24, size=64, seed=3)
+    return out
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, sample_images: Path) -> dict[str, object]:
+    """One small vision model trained once for the session (fp32 + int8), in its own registry."""
+    pytest.importorskip("torch")
+    from factory_ai.registry import Registry
+    from factory_ai.vision.train.fit import TrainConfig
+    from factory_ai.vision.train.pipeline import VisionJob, run
+
+    models = tmp_path_factory.mktemp("registry")
+    job = VisionJob(data=sample_images, name="parts", int8=True, progress=False, calibration_images=48,
+                    train=TrainConfig(epochs=12, image_size=32, width=8, batch_size=16, patience=12, threads=2))
+    outcome = run(job, Registry(models))
+    return {"models": models, "outcome": outcome, "ref": outcome.ref}
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.servers import Unavailable, start_postgres
+
+    try:
+        server = start_postgres()
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    postgres_server.psql(f"CREATE DATABASE {name}")
+    yield postgres_server.url.rsplit("/", 1)[0] + f"/{name}"
+    postgres_server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on SQLite and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'factory.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def neu_dir() -> Path:
+    path = SHARED / "neu_surface_defects"
+    if not path.is_dir():
+        pytest.skip(f"real dataset not present: {path} (tests use it when ../shared/datasets exists)")
+    return path

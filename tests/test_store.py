@@ -1,0 +1,134 @@
+"""The store on SQLite and on a real PostgreSQL: schema, UTC timestamps, constraints."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import select
+
+from factory_ai.errors import StoreError
+from factory_ai.store import Alert, Asset, Inspection, ModelVersion, Prediction, Reading, Sensor, Store
+from factory_ai.store.schema import HEAD, MIGRATIONS, current_revision
+
+
+def test_fresh_database_gets_the_schema(db_url: str) -> None:
+    with Store(db_url) as store:
+        with store.engine.connect() as conn:
+            assert current_revision(conn) == HEAD
+        names = set(store.engine.dialect.get_table_names(store.engine.connect()))
+    assert {"assets", "sensors", "readings", "inspections", "predictions", "alerts", "model_versions"} <= names
+
+
+def test_migrations_match_the_tables(db_url: str) -> None:
+    """Autogenerate finds nothing to do: the migration scripts create exactly the tables."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    with Store(db_url) as store, store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), SQLModel.metadata)
+    assert diff == []
+
+
+def test_head_constant_is_alembics_head() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+def test_timestamps_come_back_utc_aware(db_url: str) -> None:
+    plant_time = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))
+    with Store(db_url) as store:
+        with store.session() as s:
+            asset = Asset(name="press-1", line="L1")
+            s.add(asset)
+            s.flush()
+            sensor = Sensor(asset_id=asset.id, name="temperature", unit="degC")
+            s.add(sensor)
+            s.flush()
+            s.add(Reading(sensor_id=sensor.id, ts=plant_time, value=71.5))
+        with store.session() as s:
+            reading = s.exec(select(Reading)).one()
+            created = s.exec(select(Asset)).one().created_at
+    assert reading.ts == plant_time
+    assert reading.ts.tzinfo is not None and reading.ts.utcoffset() == timedelta(0)
+    assert reading.ts.hour == 23  # 01:30 at UTC+2 is 23:30 UTC the day before
+    assert created.tzinfo is not None and abs(datetime.now(UTC) - created) < timedelta(minutes=5)
+
+
+def test_naive_datetime_is_refused(db_url: str) -> None:
+    with Store(db_url) as store:
+        with pytest.raises(StatementError, match="naive datetime"):
+            with store.session() as s:
+                s.add(Inspection(ts=datetime(2026, 1, 1, 12, 0), source="cam1", verdict="pass"))
+        with store.session() as s:
+            assert s.exec(select(Inspection)).all() == []
+
+
+def test_duplicate_reading_violates_unique_key(db_url: str) -> None:
+    ts = datetime(2026, 1, 1, tzinfo=UTC)
+    with Store(db_url) as store:
+        with store.session() as s:
+            asset = Asset(name="pump")
+            s.add(asset)
+            s.flush()
+            sensor = Sensor(asset_id=asset.id, name="vibration")
+            s.add(sensor)
+            s.flush()
+            s.add(Reading(sensor_id=sensor.id, ts=ts, value=1.0))
+        with pytest.raises(IntegrityError):
+            with store.session() as s:
+                s.add(Reading(sensor_id=sensor.id, ts=ts, value=2.0))
+
+
+def test_every_table_round_trips(db_url: str) -> None:
+    now = datetime.now(UTC)
+    with Store(db_url) as store:
+        with store.session() as s:
+            asset = Asset(name="spindle-7", line="L2", kind="cnc")
+            s.add(asset)
+            s.flush()
+            s.add(Prediction(asset_id=asset.id, rul=120.0, rul_low=90.0, rul_high=150.0, risk=0.1, horizon=30))
+            s.add(Alert(key="rul:spindle-7", rule="rul_below", severity="warning", asset_id=asset.id, message="RUL 120"))
+            s.add(ModelVersion(name="m", version="v1", family="vision-classifier", path="/m/v1", sha256="0" * 64,
+                               metrics={"test": {"accuracy": 0.99}}))
+            s.add(Inspection(source="a.png", verdict="reject", label="scratch", confidence=0.97,
+                             scores={"good": 0.03, "scratch": 0.97}))
+        with store.session() as s:
+            assert s.exec(select(Prediction)).one().rul_low == 90.0
+            alert = s.exec(select(Alert)).one()
+            assert alert.count == 1 and alert.status == "open" and alert.first_seen >= now - timedelta(seconds=5)
+            assert s.exec(select(ModelVersion)).one().metrics == {"test": {"accuracy": 0.99}}
+            assert s.exec(select(Inspection)).one().scores["scratch"] == 0.97
+
+
+def test_unknown_schema_revision_is_refused_and_upgrade_runs_cleanly(db_url: str) -> None:
+    from factory_ai.store.schema import upgrade
+
+    with Store(db_url) as store:
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    with pytest.raises(StoreError, match="newer than this factory-ai"):
+        Store(db_url)
+    with Store(db_url, check_schema=False) as store:
+        with store.engine.begin() as conn:
+            conn.execute(text(f"UPDATE alembic_version SET version_num = '{HEAD}'"))
+        upgrade(store.engine)
+    Store(db_url).close()
+
+
+def test_database_with_foreign_tables_is_not_touched(db_url: str) -> None:
+    with Store(db_url, check_schema=False) as store:
+        with store.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE their_data (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(StoreError, match="did not create"):
+        Store(db_url)
+
+
+def test_unreachable_database_is_one_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot open the database"):
+        Store("postgresql+psycopg://nobody@127.0.0.1:1/none")

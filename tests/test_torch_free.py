@@ -1,0 +1,76 @@
+"""The torch line: everything a line-side machine runs works with torch unimportable."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Runs a factory-ai command in-process, then reports what got imported.
+PROBE = """
+import json, sys
+from factory_ai.cli import main
+sys.argv = ["factory-ai", *json.loads(sys.argv[1])]
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code or 0
+loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "onnxscript", "factory_ai.vision.train")))
+print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
+"""
+
+
+def run_without_torch(tmp_path: Path, *args: str, cwd: Path) -> tuple[dict, subprocess.CompletedProcess]:
+    blocker = tmp_path / "no_torch"
+    (blocker / "torch").mkdir(parents=True, exist_ok=True)
+    (blocker / "torch" / "__init__.py").write_text('raise ImportError("torch is forbidden on the line side")\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_AI_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(ROOT)])
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(args))], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    return report, proc
+
+
+def test_blocker_really_blocks(tmp_path: Path) -> None:
+    blocker = tmp_path / "no_torch" / "torch"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text('raise ImportError("blocked")\n')
+    proc = subprocess.run([sys.executable, "-c", "import torch"], env={**os.environ, "PYTHONPATH": str(blocker.parent)},
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "blocked" in proc.stderr
+
+
+@pytest.mark.slow
+def test_inspect_runs_and_stores_without_torch(tmp_path: Path, trained, sample_images: Path) -> None:
+    shutil.copytree(trained["models"] / "parts", tmp_path / "models" / "parts")
+    (tmp_path / "models" / "parts" / "CURRENT").write_text("v1\n")
+    report, proc = run_without_torch(tmp_path, "inspect", "--model", "parts", "--json", "--heatmaps", "heat",
+                                     "--int8", str(sample_images / "crack"), cwd=tmp_path)
+    assert report["code"] == 0, proc.stderr
+    assert report["loaded"] == []
+    assert len(proc.stdout.splitlines()) == 24
+    assert (tmp_path / "var" / "factory.db").exists() and list((tmp_path / "heat").glob("*.png"))
+
+
+@pytest.mark.parametrize("args", [["inspect", "--help"], ["models", "list"], ["db", "init"], ["--help"]])
+def test_line_side_commands_do_not_load_torch(tmp_path: Path, args: list[str]) -> None:
+    report, proc = run_without_torch(tmp_path, *args, cwd=tmp_path)
+    assert report["code"] == 0, proc.stderr
+    assert report["loaded"] == []
+
+
+def test_import_contract() -> None:
+    """import-linter: no line-side module imports torch, directly or through another module."""
+    lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent)) or shutil.which("lint-imports")
+    if lint is None:
+        pytest.skip("import-linter not installed (pip install 'factory-ai[dev]')")
+    proc = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "line-side code never imports torch KEPT" in proc.stdout
