@@ -69,19 +69,22 @@ demo: install sample_data/images
 	@mkdir -p $(DEMO)
 	@echo "== training the demo defect classifier on sample_data/images (CPU, $(THREADS) threads)"
 	$(DEMO_ENV) $(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
-		--image-size 64 --width 16 --epochs 30 --int8 --promote --threads $(THREADS)
+		--image-size 96 --width 16 --epochs 60 --patience 20 --int8 --promote --threads $(THREADS)
 	@echo "== inspecting the sample images with onnxruntime (no torch)"
 	$(DEMO_ENV) $(BIN)/factory-ai inspect sample_data/images --heatmaps $(DEMO)/heatmaps --threads $(THREADS) > $(DEMO)/verdicts.tsv
 	@echo "verdicts (path, label, confidence, verdict), first 12 of $$(wc -l < $(DEMO)/verdicts.tsv):"
 	@head -n 12 $(DEMO)/verdicts.tsv
 	@echo "... all verdicts in $(DEMO)/verdicts.tsv, heatmap overlays in $(DEMO)/heatmaps, results in $(DEMO)/factory.db"
 
-# Rebuild the small model committed in models/ (the one `pip install` ships).
+# Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in
+# var/ and swapped in at the end: the package build needs the committed one until then.
 demo-model: install sample_data/images
-	rm -rf models/demo-surface
-	FACTORY_AI_MODELS__DIR=$(CURDIR)/models FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db \
+	rm -rf var/demo-model
+	FACTORY_AI_MODELS__DIR=$(CURDIR)/var/demo-model FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/var/demo-model/factory.db \
 	$(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
-		--image-size 64 --width 16 --epochs 30 --int8 --threads $(THREADS) --no-progress
+		--image-size 96 --width 16 --epochs 60 --patience 20 --int8 --threads $(THREADS) --no-progress
+	rm -rf models/demo-surface
+	mv var/demo-model/demo-surface models/demo-surface
 
 test: install system-deps
 	OMP_NUM_THREADS=$(THREADS) $(BIN)/python -m pytest -q

@@ -29,11 +29,11 @@ def plant(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's synthetic product images, a small set (4 classes x 24, 64 px)."""
+    """The project's synthetic product images, a small set (4 classes x 30, 64 px)."""
     from factory_ai.samples.images import generate
 
     out = tmp_path_factory.mktemp("samples") / "images"
-    generate(out, per_class=24, size=64, seed=3)
+    generate(out, per_class=30, size=64, seed=3)
     return out
 
 
@@ -47,7 +47,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, sample_images: Path) -> di
 
     models = tmp_path_factory.mktemp("registry")
     job = VisionJob(data=sample_images, name="parts", int8=True, progress=False, calibration_images=48,
-                    train=TrainConfig(epochs=12, image_size=32, width=8, batch_size=16, patience=12, threads=2))
+                    train=TrainConfig(epochs=25, image_size=64, width=8, batch_size=16, patience=25, threads=2))
     outcome = run(job, Registry(models))
     return {"models": models, "outcome": outcome, "ref": outcome.ref}
 

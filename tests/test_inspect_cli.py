@@ -35,13 +35,13 @@ def test_one_line_per_image(line: Path) -> None:
     result = invoke("inspect", "camera/spot/spot_000.png", "camera/good")
     assert result.exit_code == 0, result.output
     rows = [r.split("\t") for r in result.stdout.splitlines()]
-    assert len(rows) == 1 + 24
+    assert len(rows) == 1 + 30
     path, label, confidence, verdict = rows[0]
     assert path == "camera/spot/spot_000.png"
     assert label in ("crack", "good", "scratch", "spot")
     assert 0 <= float(confidence) <= 1
     assert verdict in ("pass", "reject", "review")
-    assert "25 images" in result.stderr and "CPUExecutionProvider" in result.stderr
+    assert "31 images" in result.stderr and "CPUExecutionProvider" in result.stderr
 
 
 def test_json_lines_have_exactly_the_promised_keys(line: Path) -> None:
@@ -68,10 +68,12 @@ def test_bad_files_fail_alone_and_exit_2(line: Path) -> None:
         assert records[name]["label"] is None and records[name]["confidence"] is None
     assert records["missing.png"]["error"] == "no such file or folder"
     judged = [r for r in records.values() if r["error"] is None]
-    assert len(judged) == 24  # every good file was still judged
+    assert len(judged) == 30  # every good file was still judged
     with Store(f"sqlite:///{line / 'var' / 'factory.db'}") as store, store.session() as s:
         rows = s.exec(select(Inspection)).all()
-    assert len(rows) == len(records) and sum(r.verdict == "error" for r in rows) == len(expected) + 1
+    # Every file is stored, a bad one with its reason; a path that names nothing is no product.
+    assert len(rows) == len(records) - 1 and sum(r.verdict == "error" for r in rows) == len(expected)
+    assert {Path(r.source).name for r in rows if r.error} == set(expected)
 
 
 def test_results_are_stored_with_model_and_provider(line: Path) -> None:
@@ -80,7 +82,7 @@ def test_results_are_stored_with_model_and_provider(line: Path) -> None:
     printed = {r.split("\t")[0]: r.split("\t") for r in result.stdout.splitlines()}
     with Store(f"sqlite:///{line / 'var' / 'factory.db'}") as store, store.session() as s:
         rows = s.exec(select(Inspection)).all()
-    assert len(rows) == 24
+    assert len(rows) == 30
     for row in rows:
         assert row.model_name == "parts" and row.model_version == "v1"
         assert row.provider == "CPUExecutionProvider" and row.line == "L3"
@@ -95,7 +97,7 @@ def test_heatmap_overlays_mirror_the_input_folders(line: Path) -> None:
     result = invoke("inspect", "--heatmaps", "heat", "--no-store", "camera")
     assert result.exit_code == 0, result.output
     written = sorted(p.relative_to(line / "heat").as_posix() for p in (line / "heat").rglob("*.png"))
-    assert len(written) == 48
+    assert len(written) == 60
     assert "spot/spot_003.heatmap.png" in written
     from PIL import Image
 

@@ -24,7 +24,9 @@ def test_short_training_on_a_neu_subset(tmp_path: Path) -> None:
     source = neu_dir()
     subset = tmp_path / "neu"
     for folder in sorted(p for p in source.iterdir() if p.is_dir()):
-        files = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem.rsplit("_", 1)[1]))[:60]
+        # The first 60 of each class, plus the one known byte-identical pair in NEU.
+        files = [p for p in folder.glob("*.jpg")
+                 if int(p.stem.rsplit("_", 1)[1]) <= 60 or p.name in ("patches_101.jpg", "patches_105.jpg")]
         (subset / folder.name).mkdir(parents=True)
         for f in files:
             shutil.copy(f, subset / folder.name / f.name)
@@ -43,4 +45,4 @@ def test_short_training_on_a_neu_subset(tmp_path: Path) -> None:
     where = {f["path"]: part for part, files in split["files"].items() for f in files}
     assert where["patches/patches_101.jpg"] == where["patches/patches_105.jpg"]
     # Chance is 1/6; a short run on 300 images reaches far above it.
-    assert outcome.evaluation["accuracy"] >= 0.75, outcome.evaluation["per_class"]
+    assert outcome.evaluation["accuracy"] >= 0.75, outcome.evaluation

@@ -55,7 +55,7 @@ def test_inspect_runs_and_stores_without_torch(tmp_path: Path, trained, sample_i
                                      "--int8", str(sample_images / "crack"), cwd=tmp_path)
     assert report["code"] == 0, proc.stderr
     assert report["loaded"] == []
-    assert len(proc.stdout.splitlines()) == 24
+    assert len(proc.stdout.splitlines()) == 30
     assert (tmp_path / "var" / "factory.db").exists() and list((tmp_path / "heat").glob("*.png"))
 
 
