@@ -90,6 +90,7 @@ test: install system-deps
 	OMP_NUM_THREADS=$(THREADS) $(BIN)/python -m pytest -q
 
 lint: install
+	$(BIN)/ruff check factory_ai tests bench
 	$(BIN)/lint-imports
 
 bench: install

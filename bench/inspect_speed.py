@@ -53,7 +53,7 @@ def speed_table(engines: dict, inputs: dict[int, np.ndarray], runs: dict[int, in
             for name, fn in engines.items():
                 for _ in range(warmup):
                     fn(pixels)
-                samples[name].extend(_timed(lambda fn=fn: fn(pixels)) for _ in range(block))
+                samples[name].extend(_timed(lambda fn=fn, pixels=pixels: fn(pixels)) for _ in range(block))
         for name in engines:
             results[name][batch] = statistics.median(samples[name])
     return results

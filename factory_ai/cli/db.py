@@ -21,7 +21,8 @@ def init(ctx: typer.Context) -> None:
 def upgrade(ctx: typer.Context) -> None:
     """Apply schema migrations to an existing database. Back the database up first."""
     from factory_ai.store import Store
-    from factory_ai.store.schema import HEAD, current_revision, upgrade as run_upgrade
+    from factory_ai.store.schema import HEAD, current_revision
+    from factory_ai.store.schema import upgrade as run_upgrade
 
     settings = ctx.obj.settings
     store = Store(settings.database_url, check_schema=False)

@@ -58,6 +58,7 @@ def inspect(
     root = _common_root(files)
     verdicts: Counter[str] = Counter()
     store_error = None
+    unstored = 0
     latencies: list[float] = []
 
     for result in missing:
@@ -80,6 +81,8 @@ def inspect(
                 rows.append(_row(result, ref, classifier.provider, line, heatmap_path))
         if database is not None and store_error is None:
             store_error = _store(database, rows)
+        if store_error is not None:
+            unstored += len(rows)
     sys.stdout.flush()
 
     total = sum(verdicts.values())
@@ -93,7 +96,7 @@ def inspect(
     if database is not None:
         database.close()
     if store_error is not None:
-        typer.echo(f"error: results were not stored: {store_error}", err=True)
+        typer.echo(f"error: the last {unstored} results were not stored: {store_error}", err=True)
         raise typer.Exit(1)
     if verdicts["error"]:
         raise typer.Exit(2)

@@ -134,7 +134,7 @@ def _groups(samples: list[Sample]) -> list[list[Sample]]:
     by_hash: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         by_hash[s.sha256].append(s)
-    for sha, members in by_hash.items():
+    for members in by_hash.values():
         labels = {m.label for m in members}
         if len(labels) > 1:
             log.warning(

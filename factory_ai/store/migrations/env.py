@@ -1,10 +1,10 @@
 """Alembic environment: runs migrations on the connection factory-ai hands it."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
 from factory_ai.store import tables  # noqa: F401  (registers every table on the metadata)
 from factory_ai.store.migrations.render import render_item
-from sqlmodel import SQLModel
 
 config = context.config
 connection = config.attributes.get("connection")

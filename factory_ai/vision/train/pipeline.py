@@ -29,7 +29,7 @@ from factory_ai.vision import folders
 from factory_ai.vision.classifier import FAMILY, DefectClassifier
 from factory_ai.vision.images import InputSpec, is_grey, open_image, read_pixels
 from factory_ai.vision.metrics import evaluate, plot_confusion, summary
-from factory_ai.vision.train.export import INPUT, HEATMAP, PROBS, check_parity, export_onnx
+from factory_ai.vision.train.export import HEATMAP, INPUT, PROBS, check_parity, export_onnx
 from factory_ai.vision.train.fit import PixelSet, TrainConfig, TrainedClassifier, fit
 from factory_ai.vision.train.network import CHECKPOINT, save_network
 
