@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,8 @@ import torch
 from torch import nn
 
 from factory_ai.errors import DataError
-from factory_ai.runtime import cpu_threads
+from factory_ai.training import pick_device, seed_everything, set_threads
+from factory_ai.training import progress as progress_bar
 from factory_ai.vision.train.augment import augment
 from factory_ai.vision.train.network import SurfaceNet
 
@@ -75,22 +75,6 @@ class TrainedClassifier:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def pick_device(wanted: str) -> torch.device:
-    if wanted == "cuda" and not torch.cuda.is_available():
-        raise DataError("--device cuda asked for, but torch sees no CUDA GPU")
-    if wanted in ("auto", "cuda") and torch.cuda.is_available():
-        return torch.device("cuda")
-    return torch.device("cpu")
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.cuda.manual_seed_all(seed)
-    return torch.Generator().manual_seed(seed)
-
-
 def fit(
     train: PixelSet, val: PixelSet, classes: list[str], config: TrainConfig, *, progress: bool = True
 ) -> TrainedClassifier:
@@ -99,7 +83,7 @@ def fit(
         raise DataError("training and validation sets must both hold images")
     generator = seed_everything(config.seed)
     device = pick_device(config.device)
-    torch.set_num_threads(config.threads or cpu_threads())
+    set_threads(config.threads)
     channels = int(train.pixels.shape[1])
     scaled = train.pixels.reshape(len(train), channels, -1) / 255.0
     mean = scaled.mean(axis=(0, 2)).tolist()
@@ -128,7 +112,7 @@ def fit(
     x_val = torch.from_numpy(val.pixels).to(device)
     y_val = torch.from_numpy(val.labels.astype(np.int64)).to(device)
 
-    bar = _progress(config.epochs * steps_per_epoch, progress)
+    bar = progress_bar(config.epochs * steps_per_epoch, progress)
     say = (lambda text: bar.write(text, file=sys.stderr)) if progress else log.info
     best = (math.inf, 0, copy.deepcopy(network.state_dict()))
     history: list[dict[str, float]] = []
@@ -191,9 +175,3 @@ def _validate(
             logits.append(network.logits(x[i : i + batch]).float())
     all_logits = torch.cat(logits)
     return float(loss_fn(all_logits, y)), float((all_logits.argmax(1) == y).float().mean())
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, disable=not enabled, unit="batch", dynamic_ncols=True, leave=False, file=sys.stderr)
