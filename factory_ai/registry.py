@@ -2,7 +2,7 @@
 
 Layout (a plain folder, so it can be copied, synced and inspected with ``ls``)::
 
-    models/<name>/<version>/model.onnx    the artifact (plus e.g. model.int8.onnx)
+    models/<name>/<version>/*.onnx        the artifacts (model.onnx, model.int8.onnx, ...)
     models/<name>/<version>/card.json     everything the line side needs to use it
     models/<name>/CURRENT                 the version in service, one line
     models/<name>/history.jsonl           every promote and rollback, appended
@@ -79,6 +79,24 @@ def verified_artifact(model_dir: Path, card: dict[str, Any], artifact: str) -> P
             "the file is corrupt or was changed after export"
         )
     return path
+
+
+def verify_all(model_dir: Path, card: dict[str, Any]) -> None:
+    """Check every artifact the card lists: a version goes into service whole or not at all."""
+    if not card["artifacts"]:
+        raise ModelError(f"{model_dir}: the card lists no artifacts")
+    for artifact in card["artifacts"]:
+        verified_artifact(model_dir, card, artifact)
+
+
+def card_digest(card: dict[str, Any]) -> str:
+    """One sha256 naming a version's contents: the ONNX file's own for a one-file model, else a
+    digest over every artifact's name and sha256 (forecast versions ship two members)."""
+    artifacts = card["artifacts"]
+    if "model.onnx" in artifacts:
+        return artifacts["model.onnx"]["sha256"]
+    joined = "\n".join(f"{name}:{info['sha256']}" for name, info in sorted(artifacts.items()))
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -185,7 +203,7 @@ class Registry:
         """Make ``version`` the one in service."""
         ref = self.resolve(f"{name}:{version}")
         self._require_writable(ref)
-        verified_artifact(ref.path, read_card(ref.path), "model.onnx")
+        verify_all(ref.path, read_card(ref.path))
         previous = self.current(name)
         _atomic_write(self.root / name / CURRENT, version + "\n")
         self._log(name, "promote", version, previous, reason)
@@ -210,7 +228,7 @@ class Registry:
             raise ModelError(f"model {name!r}: nothing to roll back to (no earlier promotion recorded)")
         ref = self.resolve(f"{name}:{previous}")
         self._require_writable(ref)
-        verified_artifact(ref.path, read_card(ref.path), "model.onnx")
+        verify_all(ref.path, read_card(ref.path))
         _atomic_write(self.root / name / CURRENT, previous + "\n")
         self._log(name, "rollback", previous, current, reason)
         return ref

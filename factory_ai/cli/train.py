@@ -61,3 +61,78 @@ def vision(
     outcome = run(job, registry)
     typer.echo(outcome.summary())
     record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
+
+
+@app.command("forecast", no_args_is_help=True)
+def forecast(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Sensor history: C-MAPSS train_FD00x.txt, the AI4I CSV, or a plant "
+                              "CSV/Parquet (wide, or long with sensor,value columns).", exists=True, dir_okay=False,
+                              show_default=False),
+    name: str = typer.Option(..., "--name", help="Registry name of the model, e.g. press-line-rul.", show_default=False),
+    fmt: str = typer.Option("auto", "--format", help="auto (by file name and header), cmapss, csv, parquet or ai4i."),
+    test: Path | None = typer.Option(None, "--test", help="Test file in the same format (C-MAPSS test_FD00x.txt takes "
+                                     "its truth from RUL_FD00x.txt beside it). Default: hold out 20 % of the assets.",
+                                     exists=True, dir_okay=False),
+    events: Path | None = typer.Option(None, "--events", help="Failure and maintenance events: CSV with asset, time, "
+                                       "kind (failure|maintenance). They end the runs that RUL is counted to.",
+                                       exists=True, dir_okay=False),
+    run_to_failure: bool = typer.Option(False, "--run-to-failure", help="Every asset's last row is a failure "
+                                        "(as in C-MAPSS train files, where it is the default)."),
+    asset_col: str = typer.Option("asset", "--asset-column", help="Column naming the asset (CSV/Parquet)."),
+    time_col: str = typer.Option("time", "--time-column", help="Column with the cycle number or timestamp."),
+    settings: list[str] = typer.Option([], "--setting", help="Operating-setting column (repeatable): regimes are "
+                                       "found from these, and sensors normalised per regime."),
+    horizon: float = typer.Option(30.0, "--horizon", min=0.0, help="Failure-risk horizon, in the data's time unit "
+                                  "(cycles, or hours for timestamps)."),
+    rul_cap: float = typer.Option(125.0, "--rul-cap", min=1.0, help="RUL target cap (piecewise-linear target)."),
+    window: int = typer.Option(40, "--window", min=1, max=1000, help="Rows of history the model reads."),
+    min_history: int = typer.Option(5, "--min-history", min=1, help="Fewer rows than this since a run began: no forecast."),
+    network: str = typer.Option("cnn", "--network", help="Temporal network: cnn (dilated 1-D convolutions) or gru."),
+    members: str = typer.Option("network,gbm", "--members", help="Models to train: network, gbm, or both; the "
+                                "combination is chosen on out-of-fold predictions."),
+    folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-fitting folds (grouped by asset)."),
+    epochs: int = typer.Option(30, "--epochs", min=1, help="Most epochs per fold; stops early on validation RMSE."),
+    width: int = typer.Option(64, "--width", min=4, max=512, help="Network width (channels or hidden units)."),
+    batch_size: int = typer.Option(256, "--batch-size", min=8),
+    coverage: float = typer.Option(0.8, "--coverage", min=0.5, max=0.99, help="Share of outcomes the RUL interval "
+                                   "should cover (calibrated out of fold)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch; 0 = all cores."),
+    seed: int = typer.Option(0, "--seed", help="Seeds folds, weights and hold-out."),
+    promote: bool = typer.Option(False, "--promote", help="Put the new version in service at once "
+                                 "(the first version of a name always is)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a failure-forecast model on sensor history, export it to ONNX and register it.
+
+    RUL (capped, with an interval) and the calibrated risk of failure within --horizon, from
+    a temporal network and a gradient-boosting model trained on K folds; the combination,
+    interval width, calibration and alarm threshold are chosen out of fold. Writes
+    models/NAME/vN/ with network.onnx and/or gbm.onnx, card.json, evaluation.json and plots
+    (rul_scatter.png, trajectories.png, reliability.png).
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("use auto, cpu or cuda", param_hint="--device")
+    if network not in ("cnn", "gru"):
+        raise typer.BadParameter("use cnn or gru", param_hint="--network")
+    chosen = tuple(m.strip() for m in members.split(",") if m.strip())
+    if not chosen or set(chosen) - {"network", "gbm"}:
+        raise typer.BadParameter("use network, gbm or network,gbm", param_hint="--members")
+    registry = ctx.obj.registry()
+    from factory_ai.cli.common import record_model_version
+    from factory_ai.forecast.train.fit import NetworkConfig
+    from factory_ai.forecast.train.gbm import GBMConfig
+    from factory_ai.forecast.train.pipeline import ForecastJob, run
+
+    job = ForecastJob(
+        data=data, name=name, fmt=fmt, test=test, events=events, run_to_failure=run_to_failure or None,
+        asset_col=asset_col, time_col=time_col, settings=list(settings), horizon=horizon, rul_cap=rul_cap,
+        window=window, min_history=min_history, folds=folds, members=chosen, coverage=coverage, promote=promote,
+        progress=progress,
+        network=NetworkConfig(network=network, width=width, epochs=epochs, batch_size=batch_size, seed=seed,
+                              device=device, threads=threads),
+        gbm=GBMConfig(seed=seed))
+    outcome = run(job, registry)
+    typer.echo(outcome.summary())
+    record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
