@@ -1,5 +1,5 @@
 # factory-ai: set-up, demo, tests and benchmarks on a fresh machine.
-#   make demo    create .venv, install, train the demo model on sample data and inspect with it
+#   make demo    create .venv, install, train the demo models on sample data, inspect and forecast with them
 #   make test    create .venv, install, start what the tests need, run the whole suite
 # Everything installs into .venv; system packages (PostgreSQL, Mosquitto) come from apt when
 # the machine allows it, and the tests that need them skip with a reason where it does not.
@@ -11,11 +11,15 @@ PIP    := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 # torch 2.13.0's CPU build: pinned so pip takes the local wheel instead of a multi-GB CUDA build.
 TORCH  := torch==2.13.0
 DEMO   := var/demo
+# The forecast demo: hourly pump data, failures and maintenance from events.csv, regimes by load.
+FLEET_ARGS := --data sample_data/fleet/readings.csv --events sample_data/fleet/events.csv --time-column timestamp \
+	--setting load --horizon 48 --rul-cap 150 --window 24 --width 16 --folds 3 --epochs 15 \
+	--gbm-max-iter 150 --gbm-leaves 15
 DEMO_ENV := FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db FACTORY_AI_MODELS__DIR=$(CURDIR)/$(DEMO)/models
 # Two cores in CI: say so explicitly, or torch and onnxruntime oversubscribe and crawl.
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help install install-runtime install-gpu system-deps demo demo-model sample-data test lint bench clean
+.PHONY: help install install-runtime install-gpu system-deps demo demo-model demo-forecast-model sample-data test lint bench clean
 
 help:
 	@echo "make demo         set up and run the demo (train on sample data, inspect)"
@@ -62,10 +66,14 @@ system-deps:
 sample_data/images:
 	$(BIN)/factory-ai sample-data images --out sample_data/images
 
+sample_data/fleet:
+	$(BIN)/factory-ai sample-data fleet --out sample_data/fleet
+
 sample-data: install
 	$(BIN)/factory-ai sample-data images --out sample_data/images
+	$(BIN)/factory-ai sample-data fleet --out sample_data/fleet
 
-demo: install sample_data/images
+demo: install sample_data/images sample_data/fleet
 	@mkdir -p $(DEMO)
 	@echo "== training the demo defect classifier on sample_data/images (CPU, $(THREADS) threads)"
 	$(DEMO_ENV) $(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
@@ -75,6 +83,12 @@ demo: install sample_data/images
 	@echo "verdicts (path, label, confidence, verdict), first 12 of $$(wc -l < $(DEMO)/verdicts.tsv):"
 	@head -n 12 $(DEMO)/verdicts.tsv
 	@echo "... all verdicts in $(DEMO)/verdicts.tsv, heatmap overlays in $(DEMO)/heatmaps, results in $(DEMO)/factory.db"
+	@echo "== training the demo failure forecast on sample_data/fleet (12 pumps, hourly)"
+	$(DEMO_ENV) $(BIN)/factory-ai train forecast $(FLEET_ARGS) --name demo-fleet --promote --threads $(THREADS) --no-progress
+	@echo "== forecasting every pump from its latest 24 hours with onnxruntime (no torch)"
+	$(DEMO_ENV) $(BIN)/factory-ai predict --model demo-fleet --data sample_data/fleet/readings.csv \
+		--events sample_data/fleet/events.csv --time-column timestamp --threads $(THREADS)
+	@echo "plots: $(DEMO)/models/demo-fleet/v*/ (rul_scatter.png, trajectories.png, reliability.png)"
 
 # Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in
 # var/ and swapped in at the end: the package build needs the committed one until then.
@@ -86,6 +100,15 @@ demo-model: install sample_data/images
 	rm -rf models/demo-surface
 	mv var/demo-model/demo-surface models/demo-surface
 
+# The small forecast model committed in models/demo-fleet.
+demo-forecast-model: install sample_data/fleet
+	rm -rf var/demo-forecast-model
+	FACTORY_AI_MODELS__DIR=$(CURDIR)/var/demo-forecast-model FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/var/demo-forecast-model/factory.db \
+	$(BIN)/factory-ai train forecast $(FLEET_ARGS) --name demo-fleet --threads $(THREADS) --no-progress
+	rm -f var/demo-forecast-model/demo-fleet/v1/*.pt
+	rm -rf models/demo-fleet
+	mv var/demo-forecast-model/demo-fleet models/demo-fleet
+
 test: install system-deps
 	OMP_NUM_THREADS=$(THREADS) $(BIN)/python -m pytest -q
 
@@ -96,6 +119,8 @@ lint: install
 bench: install
 	$(BIN)/python bench/vision_accuracy.py
 	$(BIN)/python bench/inspect_speed.py
+	$(BIN)/python bench/forecast_cmapss.py
+	$(BIN)/python bench/forecast_ai4i.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -86,3 +86,38 @@ def neu_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real dataset not present: {path} (tests use it when ../shared/datasets exists)")
     return path
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED / name
+    if not path.exists():
+        pytest.skip(f"real dataset not present: {path} (tests use it when ../shared/datasets exists)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic pump fleet (8 pumps x 3 runs, hourly): readings.csv + events.csv."""
+    from factory_ai.samples.fleet import generate
+
+    out = tmp_path_factory.mktemp("fleet")
+    generate(out, assets=8, runs=3, seed=5)
+    return out
+
+
+@pytest.fixture(scope="session")
+def forecast_trained(tmp_path_factory: pytest.TempPathFactory, fleet: Path) -> dict[str, object]:
+    """One small forecast model (network + boosted trees, 3 folds) trained once for the session."""
+    pytest.importorskip("torch")
+    from factory_ai.forecast.train.fit import NetworkConfig
+    from factory_ai.forecast.train.gbm import GBMConfig
+    from factory_ai.forecast.train.pipeline import ForecastJob, run
+    from factory_ai.registry import Registry
+
+    models = tmp_path_factory.mktemp("forecast-registry")
+    job = ForecastJob(data=fleet / "readings.csv", name="pumps", events=fleet / "events.csv", time_col="timestamp",
+                      settings=["load"], horizon=48, rul_cap=150, window=12, folds=3, test_fraction=0.25,
+                      progress=False, network=NetworkConfig(width=8, epochs=6, patience=6, threads=2),
+                      gbm=GBMConfig(max_iter=60, max_leaf_nodes=15))
+    outcome = run(job, Registry(models))
+    return {"models": models, "outcome": outcome, "ref": outcome.ref, "job": job}

@@ -41,3 +41,25 @@ def test_sample_set_is_small_enough_to_commit() -> None:
         pytest.skip("sample_data/images not present")
     total = sum(p.stat().st_size for p in COMMITTED.rglob("*") if p.is_file())
     assert total <= 5_000_000
+
+
+def test_committed_fleet_regenerates_and_has_what_the_forecast_needs(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from factory_ai.samples.fleet import SIGNALS
+    from factory_ai.samples.fleet import generate as generate_fleet
+
+    committed = COMMITTED.parent / "fleet"
+    summary = generate_fleet(tmp_path)
+    ours = pd.read_csv(summary.readings)
+    theirs = pd.read_csv(committed / "readings.csv")
+    assert list(ours.columns) == ["asset", "timestamp", "load", *SIGNALS]
+    pd.testing.assert_frame_equal(ours, theirs, atol=2e-3)  # up to last-digit rounding elsewhere
+    assert (committed / "events.csv").read_text() == summary.events.read_text()
+    events = pd.read_csv(summary.events)
+    assert {"failure", "maintenance"} == set(events["kind"])
+    # Every pump's last run is unfinished: no event after its last reading.
+    last_reading = pd.to_datetime(ours.groupby("asset")["timestamp"].max(), utc=True)
+    last_event = pd.to_datetime(events.groupby("asset")["time"].max(), utc=True)
+    assert (last_event < last_reading).all()
+    assert set(ours["load"].unique()) == {40.0, 70.0, 100.0}

@@ -21,7 +21,8 @@ try:
     main()
 except SystemExit as exc:
     code = exc.code or 0
-loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "onnxscript", "factory_ai.vision.train")))
+loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "onnxscript", "skl2onnx", "factory_ai.training",
+                                                                   "factory_ai.vision.train", "factory_ai.forecast.train")))
 print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
 """
 
@@ -59,7 +60,8 @@ def test_inspect_runs_and_stores_without_torch(tmp_path: Path, trained, sample_i
     assert (tmp_path / "var" / "factory.db").exists() and list((tmp_path / "heat").glob("*.png"))
 
 
-@pytest.mark.parametrize("args", [["inspect", "--help"], ["models", "list"], ["db", "init"], ["--help"]])
+@pytest.mark.parametrize("args", [["inspect", "--help"], ["predict", "--help"], ["models", "list"], ["db", "init"],
+                                  ["--help"]])
 def test_line_side_commands_do_not_load_torch(tmp_path: Path, args: list[str]) -> None:
     report, proc = run_without_torch(tmp_path, *args, cwd=tmp_path)
     assert report["code"] == 0, proc.stderr
@@ -74,3 +76,15 @@ def test_import_contract() -> None:
     proc = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "line-side code never imports torch KEPT" in proc.stdout
+
+
+def test_predict_runs_and_stores_without_torch(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "models" / "demo-fleet", tmp_path / "models" / "demo-fleet")
+    fleet = ROOT / "sample_data" / "fleet"
+    report, proc = run_without_torch(tmp_path, "predict", "--model", "demo-fleet", "--json", "--threads", "2",
+                                     "--data", str(fleet / "readings.csv"), "--events", str(fleet / "events.csv"),
+                                     "--time-column", "timestamp", cwd=tmp_path)
+    assert report["code"] == 0, proc.stderr
+    assert report["loaded"] == []
+    assert len(proc.stdout.splitlines()) == 12
+    assert (tmp_path / "var" / "factory.db").exists()

@@ -95,6 +95,8 @@ def forecast(
     epochs: int = typer.Option(30, "--epochs", min=1, help="Most epochs per fold; stops early on validation RMSE."),
     width: int = typer.Option(64, "--width", min=4, max=512, help="Network width (channels or hidden units)."),
     batch_size: int = typer.Option(256, "--batch-size", min=8),
+    gbm_max_iter: int = typer.Option(500, "--gbm-max-iter", min=10, help="Most boosting rounds per fold (stops early)."),
+    gbm_leaves: int = typer.Option(31, "--gbm-leaves", min=4, max=255, help="Leaves per boosted tree."),
     coverage: float = typer.Option(0.8, "--coverage", min=0.5, max=0.99, help="Share of outcomes the RUL interval "
                                    "should cover (calibrated out of fold)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
@@ -132,7 +134,7 @@ def forecast(
         progress=progress,
         network=NetworkConfig(network=network, width=width, epochs=epochs, batch_size=batch_size, seed=seed,
                               device=device, threads=threads),
-        gbm=GBMConfig(seed=seed))
+        gbm=GBMConfig(max_iter=gbm_max_iter, max_leaf_nodes=gbm_leaves, seed=seed))
     outcome = run(job, registry)
     typer.echo(outcome.summary())
     record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)

@@ -229,8 +229,9 @@ def _fit_regimes(frame: pd.DataFrame, settings: list[str], seed: int) -> tuple[n
     rng = np.random.default_rng(seed)
     sample = scaled[rng.choice(len(scaled), size=min(len(scaled), 4000), replace=False)]
     best = (SILHOUETTE_MIN, centre)
+    distinct = len(np.unique(np.round(sample, 6), axis=0))
     for k in range(2, 9):
-        if k >= len(sample):
+        if k >= len(sample) or k > distinct:
             break
         model = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(sample)
         if len(set(model.labels_)) < 2:
