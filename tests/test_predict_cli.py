@@ -118,3 +118,12 @@ def test_predict_reads_the_store_when_no_file_is_given(demo_plant: Path) -> None
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["asset"] for line in lines] == ["pump-01", "pump-02"]
     assert all(line["rul"] is not None for line in lines)
+
+
+def test_models_list_and_show_describe_a_forecast_model(demo_plant: Path) -> None:
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 0 and "demo-fleet" in listed.stdout and "RMSE" in listed.stdout
+    shown = runner.invoke(app, ["models", "show", "demo-fleet"])
+    assert shown.exit_code == 0, shown.output
+    assert "horizon 48 hours" in shown.stdout and "network.onnx" in shown.stdout and "gbm.onnx" in shown.stdout

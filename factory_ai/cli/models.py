@@ -20,7 +20,7 @@ def list_models(ctx: typer.Context) -> None:
     if not names:
         typer.echo(f"no models in {registry.root}")
         return
-    typer.echo(f"{'model':<24} {'version':<8} {'family':<18} {'created (UTC)':<17} {'test accuracy':>13}")
+    typer.echo(f"{'model':<24} {'version':<8} {'family':<18} {'created (UTC)':<17} {'test figure':>13}")
     for name in names:
         current = registry.current(name)
         for version in registry.versions(name):
@@ -30,10 +30,9 @@ def list_models(ctx: typer.Context) -> None:
             except ModelError as exc:
                 typer.echo(f"{name:<24} {version:<8} unreadable: {exc}")
                 continue
-            accuracy = card.get("metrics", {}).get("test", {}).get("accuracy")
             mark = "*" if version == current else " "
             created = str(card.get("created_at", ""))[:16].replace("T", " ")
-            acc = f"{accuracy:.2%}" if isinstance(accuracy, float) else "-"
+            acc = _test_figure(card)
             typer.echo(f"{name:<24} {mark}{version:<7} {card.get('family', '?'):<18} {created:<17} {acc:>13}")
 
 
@@ -62,11 +61,20 @@ def show(
     if "thresholds" in card:
         typer.echo(f"thresholds: {card['thresholds']}")
     test = card.get("metrics", {}).get("test")
-    if test:
+    if test and "accuracy" in test:
         typer.echo(f"test:       accuracy {test['accuracy']:.2%} on {test['n']} images, macro F1 {test['macro_f1']:.3f}")
         for key in ("escape_rate", "false_reject_rate"):
             if test.get(key) is not None:
                 typer.echo(f"            {key.replace('_', ' ')} {test[key]:.2%}")
+    if card.get("family") == "forecast":
+        typer.echo(f"forecast:   {card['task']}, window {card['window']} rows, horizon {card['horizon']:g} "
+                   f"{card['time_unit']}s" + (f", RUL cap {card['rul_cap']:g}" if card.get("rul_cap") else ""))
+        typer.echo(f"channels:   {', '.join(card['features']['channels'])} ({card['features']['regimes']} regimes)")
+        typer.echo(f"combine:    {json.dumps(card['combine'])}")
+        for part in ("validation", "test"):
+            m = card.get("metrics", {}).get(part)
+            if m:
+                typer.echo(f"{part + ':':<11} {_forecast_line(m)}")
     int8 = card.get("metrics", {}).get("test_int8")
     if int8:
         typer.echo(f"int8:       accuracy {int8['accuracy']:.2%}")
@@ -109,3 +117,26 @@ def rollback(
     ref = registry.rollback(name, reason)
     typer.echo(f"{name}: {before} -> {ref.version} in service (rolled back)")
     record_model_version(ctx.obj, ref, read_card(ref.path), current=True)
+
+
+def _test_figure(card: dict) -> str:
+    """The one test figure a model list shows: accuracy for classifiers, RMSE or F1 for forecasts."""
+    test = card.get("metrics", {}).get("test") or {}
+    if isinstance(test.get("accuracy"), float):
+        return f"{test['accuracy']:.2%}"
+    if test.get("rul"):
+        return f"RMSE {test['rul']['rmse_capped_truth']:.2f}"
+    if test.get("risk"):
+        return f"F1 {test['risk']['f1']:.3f}"
+    return "-"
+
+
+def _forecast_line(m: dict) -> str:
+    parts = [f"{m['n']} windows ({m['scope']})"]
+    if m.get("rul"):
+        r = m["rul"]
+        parts.append(f"RMSE {r['rmse_capped_truth']:.2f}, interval coverage {r['interval_coverage']:.0%}")
+    if m.get("risk"):
+        k = m["risk"]
+        parts.append(f"risk F1 {k['f1']:.3f}, PR-AUC {k['pr_auc']:.3f}")
+    return "; ".join(parts)
