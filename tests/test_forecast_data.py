@@ -161,3 +161,12 @@ def test_latest_window_reports_each_bad_asset_and_keeps_the_rest() -> None:
     history.frame = history.frame.drop(columns=["x"])
     _, _, errors = pre.latest(history)
     assert all("missing columns: x" in e for e in errors.values())
+
+
+def test_parquet_history_reads_like_csv(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"asset": ["a"] * 3 + ["b"] * 2, "time": [1, 2, 3, 1, 2],
+                          "temp": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    frame.to_parquet(tmp_path / "h.parquet")
+    history, _ = read(tmp_path / "h.parquet", run_to_failure=True)
+    assert history.assets() == ["a", "b"] and history.sensors == ["temp"]
+    assert history.failures == {"a": [3.0], "b": [2.0]}
