@@ -45,6 +45,17 @@ class Postgres:
     data_dir: Path
     _bin: Path
     _as_user: list[str]
+    _options: str = ""
+
+    def pause(self) -> None:
+        """Stop the server but keep its data: the database 'goes away' for a while."""
+        subprocess.run([*self._as_user, str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
+                       capture_output=True, timeout=60, check=True)
+
+    def resume(self) -> None:
+        subprocess.run([*self._as_user, str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-o", self._options,
+                        "-l", str(self.data_dir / "server.log"), "-w", "start"], capture_output=True, timeout=60,
+                       check=True)
 
     def stop(self) -> None:
         subprocess.run([*self._as_user, str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
@@ -95,5 +106,5 @@ def start_postgres() -> Postgres:
         shutil.rmtree(data, ignore_errors=True)
         raise Unavailable(f"PostgreSQL did not start: {start.stderr.strip()[-300:]} {log}")
     server = Postgres(url=f"postgresql+psycopg://factory@127.0.0.1:{port}/postgres", port=port, data_dir=data,
-                      _bin=bindir, _as_user=as_user)
+                      _bin=bindir, _as_user=as_user, _options=options)
     return server

@@ -1,0 +1,307 @@
+"""Readings into the store: a bounded queue, batched inserts, a disk spool while the database is away.
+
+Why this shape:
+
+- **Bounded queue.** Connectors call :meth:`ReadingWriter.put`; when the queue is full the
+  call waits (backpressure reaches the connector, which slows its polling or leaves messages
+  with the broker) instead of memory growing until the daemon is killed.
+- **Batches.** One transaction per few thousand readings, through the driver's fastest path
+  (``executemany`` on SQLite, ``COPY`` on PostgreSQL): a plant with hundreds of sensors at
+  10 Hz is far beyond what one commit per reading can carry.
+- **Duplicates are ignored**, not errors: (sensor, timestamp) is unique in the store, so a
+  replayed file or a broker's redelivery (QoS 1 delivers at least once) stores each value once.
+- **Spool.** When an insert fails because the database is unreachable, the batch is written
+  to a file (fsynced) and later batches queue up behind it on disk, so order is kept. The
+  writer retries with backoff and replays the spool oldest first once the database answers.
+  A spool left behind by a crash is replayed at the next start. An accepted reading is
+  therefore either in the database or in the spool, never only in memory longer than one
+  flush interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from factory_ai.ingest.reading import SensorReading
+from factory_ai.store.database import Store
+from factory_ai.store.tables import Asset, Sensor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WriterStats:
+    accepted: int = 0
+    rejected: int = 0
+    written: int = 0
+    duplicates: int = 0
+    spooled_rows: int = 0
+    batches: int = 0
+    queue_depth: int = 0
+    db_up: bool = True
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ReadingWriter:
+    def __init__(self, store: Store, spool_dir: Path, *, batch_size: int = 5000, max_queue: int = 100_000,
+                 flush_interval: float = 0.25, max_backoff: float = 30.0) -> None:
+        if store.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"readings ingestion supports SQLite and PostgreSQL, not {store.dialect}")
+        self.store = store
+        self.spool_dir = Path(spool_dir)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.max_backoff = max_backoff
+        self.stats = WriterStats()
+        self.max_queue = max_queue
+        # Chunks of readings as the connectors hand them over; _pending counts readings queued
+        # or being written, and is what the bound (and flush) looks at.
+        self._chunks: deque[list[SensorReading]] = deque()
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._sensor_ids: dict[tuple[str, str], int] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._backoff = 0.5
+        self._retry_at = 0.0
+        self._seq = max((int(p.stem) for p in self._spool_files()), default=0)
+        self.stats.spooled_rows = sum(_count_lines(p) for p in self._spool_files())
+        self._thread = threading.Thread(target=self._run, name="reading-writer", daemon=True)
+        self._thread.start()
+
+    # -- the connector side ---------------------------------------------------------------------
+    def put(self, reading: SensorReading, timeout: float | None = None) -> bool:
+        """Queue one reading; False (and counted) if it is unacceptable. Blocks while the queue
+        is full; raises :class:`queue.Full` if ``timeout`` passes first."""
+        return self.put_many([reading], timeout) == 1
+
+    def put_many(self, readings: list[SensorReading], timeout: float | None = None) -> int:
+        """Queue readings that arrived together (one poll, one message, one file chunk); returns
+        how many were accepted. Unacceptable ones are refused and counted, the rest queued."""
+        accepted = []
+        for reading in readings:
+            problem = reading.problem()
+            if problem is None:
+                accepted.append(reading)
+            else:
+                self._refuse(reading, problem)
+        if not accepted:
+            return 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending and self._pending + len(accepted) > self.max_queue:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise queue.Full
+                self._cond.wait(remaining)
+            self._chunks.append(accepted)
+            self._pending += len(accepted)
+            self.stats.accepted += len(accepted)
+            self.stats.queue_depth = self._pending
+            self._cond.notify_all()
+        return len(accepted)
+
+    def _refuse(self, reading: SensorReading, problem: str) -> None:
+        with self._lock:
+            self.stats.rejected += 1
+            rejected = self.stats.rejected
+        if rejected <= 10 or rejected % 1000 == 0:
+            log.warning("reading %s/%s refused: %s (%d refused so far)", reading.asset, reading.sensor, problem,
+                        rejected)
+
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Wait until every queued reading is in the database or the spool."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> WriterStats:
+        """Drain the queue (into the database, or the spool if it is away) and stop."""
+        self.flush(timeout)
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        self.stats.queue_depth = self._pending
+        return self.stats
+
+    # -- the writer thread ---------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            batch = self._drain()
+            if batch:
+                try:
+                    self._handle(batch)
+                finally:
+                    with self._cond:
+                        self._pending -= len(batch)
+                        self.stats.queue_depth = self._pending
+                        self._cond.notify_all()
+            elif self._stop.is_set():
+                break
+            if self._spool_files() and time.monotonic() >= self._retry_at:
+                self._replay()
+        if self._spool_files():
+            self._replay()
+
+    def _drain(self) -> list[SensorReading]:
+        """Up to about ``batch_size`` readings, waiting at most one flush interval for the first."""
+        with self._cond:
+            if not self._chunks and not self._stop.is_set():
+                self._cond.wait(self.flush_interval)
+            batch: list[SensorReading] = []
+            while self._chunks and len(batch) < self.batch_size:
+                batch.extend(self._chunks.popleft())
+        return batch
+
+    def _handle(self, batch: list[SensorReading]) -> None:
+        if self._spool_files():  # older readings wait on disk: keep the order
+            self._spool(batch)
+            return
+        try:
+            self._insert(batch)
+        except Exception as exc:  # noqa: BLE001 - any database failure: keep the data, retry later
+            self._down(exc)
+            self._spool(batch)
+
+    def _replay(self) -> None:
+        for path in self._spool_files():
+            try:
+                batch = _read_spool(path)
+                self._insert(batch)
+            except Exception as exc:  # noqa: BLE001
+                self._down(exc)
+                return
+            path.unlink()
+            with self._lock:
+                self.stats.spooled_rows -= len(batch)
+            log.info("replayed %d spooled readings from %s", len(batch), path.name)
+        if not self.stats.db_up:
+            log.warning("database is back: spool replayed")
+        self.stats.db_up, self._backoff = True, 0.5
+
+    def _down(self, exc: Exception) -> None:
+        message = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if self.stats.db_up:
+            log.error("database unavailable (%s): spooling readings to %s", message, self.spool_dir)
+        self.stats.db_up, self.stats.last_error = False, message
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self.max_backoff)
+
+    # -- spool files -----------------------------------------------------------------------------
+    def _spool_files(self) -> list[Path]:
+        return sorted(self.spool_dir.glob("*.jsonl"))
+
+    def _spool(self, batch: list[SensorReading]) -> None:
+        self._seq += 1
+        path = self.spool_dir / f"{self._seq:012d}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for r in batch:
+                handle.write(json.dumps([r.asset, r.sensor, r.unit, r.ts.isoformat(), r.value]) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        with self._lock:
+            self.stats.spooled_rows += len(batch)
+
+    # -- database --------------------------------------------------------------------------------
+    def _insert(self, batch: list[SensorReading]) -> None:
+        ids = self._ids(batch)
+        rows = [(ids[r.asset, r.sensor], r.ts if r.ts.tzinfo is UTC else r.ts.astimezone(UTC), float(r.value))
+                for r in batch]
+        inserted = _insert_sqlite(self.store, rows) if self.store.dialect == "sqlite" else _insert_postgres(self.store, rows)
+        with self._lock:
+            self.stats.written += inserted
+            self.stats.duplicates += len(rows) - inserted
+            self.stats.batches += 1
+
+    def _ids(self, batch: list[SensorReading]) -> dict[tuple[str, str], int]:
+        missing = {(r.asset, r.sensor): r.unit for r in batch if (r.asset, r.sensor) not in self._sensor_ids}
+        if missing:
+            with self.store.session() as session:
+                assets = {a.name: a for a in session.execute(
+                    select(Asset).where(Asset.name.in_({a for a, _ in missing}))).scalars()}
+                for name in {a for a, _ in missing} - set(assets):
+                    assets[name] = Asset(name=name)
+                    session.add(assets[name])
+                session.flush()
+                by_asset: dict[int, dict[str, Sensor]] = {}
+                for sensor in session.execute(select(Sensor).where(
+                        Sensor.asset_id.in_([a.id for a in assets.values()]))).scalars():
+                    by_asset.setdefault(sensor.asset_id, {})[sensor.name] = sensor
+                created = []
+                for (asset, name), unit in missing.items():
+                    found = by_asset.get(assets[asset].id, {}).get(name)
+                    if found is None:
+                        found = Sensor(asset_id=assets[asset].id, name=name, unit=unit)
+                        session.add(found)
+                        by_asset.setdefault(assets[asset].id, {})[name] = found
+                    created.append(((asset, name), found))
+                session.flush()
+                for key, sensor in created:
+                    self._sensor_ids[key] = int(sensor.id)
+        return self._sensor_ids
+
+
+def _insert_sqlite(store: Store, rows: list[tuple[int, datetime, float]]) -> int:
+    connection = store.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.executemany("INSERT OR IGNORE INTO readings (sensor_id, ts, value) VALUES (?, ?, ?)",
+                           [(s, t.replace(tzinfo=None).isoformat(" ", "microseconds"), v) for s, t, v in rows])
+        inserted = cursor.rowcount
+        connection.commit()
+        return inserted
+    finally:
+        connection.close()
+
+
+def _insert_postgres(store: Store, rows: list[tuple[int, datetime, float]]) -> int:
+    connection = store.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("CREATE TEMP TABLE IF NOT EXISTS readings_in (sensor_id bigint, ts timestamptz, "
+                       "value double precision) ON COMMIT DELETE ROWS")
+        with cursor.copy("COPY readings_in (sensor_id, ts, value) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute("INSERT INTO readings (sensor_id, ts, value) SELECT sensor_id, ts, value FROM readings_in "
+                       "ON CONFLICT (sensor_id, ts) DO NOTHING")
+        inserted = cursor.rowcount
+        connection.commit()
+        return inserted
+    except BaseException:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def _read_spool(path: Path) -> list[SensorReading]:
+    out = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            asset, sensor, unit, ts, value = json.loads(line)
+            out.append(SensorReading(asset, sensor, datetime.fromisoformat(ts), float(value), unit))
+    return out
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(1 for _ in handle)
