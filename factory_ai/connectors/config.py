@@ -1,0 +1,163 @@
+"""Connector instance files: ``connectors/<name>.toml``, one data source each.
+
+Every file has a ``kind`` and the keys of that kind; nothing else is accepted, so a
+misspelled key is an error that names the file and the key, not a silently ignored setting.
+The file's name (without ``.toml``) is the connector's name unless ``name`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from factory_ai.errors import ConfigError
+
+
+class _Connector(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = ""
+    enabled: bool = True
+
+
+class CsvReplay(_Connector):
+    """Replays sensor history (CSV or Parquet, wide or long) as if it were arriving live."""
+
+    kind: Literal["csv-replay"]
+    path: Path
+    format: Literal["auto", "csv", "parquet", "cmapss"] = "auto"
+    asset_column: str = "asset"
+    time_column: str = "time"
+    speed: float = Field(default=60.0, gt=0, description="Data seconds per wall-clock second (0 < speed).")
+    restamp: bool = Field(default=True, description="Shift timestamps so the replay starts now.")
+    loop: bool = False
+    units: dict[str, str] = Field(default_factory=dict)
+    cycle_seconds: float = Field(default=1.0, gt=0, description="Seconds per cycle for cycle-numbered data.")
+
+
+class ImageFolder(_Connector):
+    kind: Literal["image-folder"]
+    path: Path
+    patterns: list[str] = Field(default_factory=lambda: ["*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff"])
+    processed: Path | None = None
+    failed: Path | None = None
+    settle_seconds: float = Field(default=0.5, ge=0)
+    line: str | None = None
+    model: str | None = None
+
+
+class NodeMap(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    node: str
+    asset: str
+    sensor: str
+    unit: str | None = None
+
+
+class OpcUa(_Connector):
+    kind: Literal["opcua"]
+    endpoint: str
+    nodes: list[NodeMap]
+    security_policy: Literal["None", "Basic256Sha256"] = "None"
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    username: str | None = None
+    password: str | None = None
+    certificate: Path | None = None
+    private_key: Path | None = None
+    reject_node: str | None = None
+    publishing_interval_ms: int = Field(default=500, ge=10)
+    reconnect_max_seconds: float = Field(default=30.0, gt=0)
+
+
+class FieldMap(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    field: str = Field(description="Dotted path into the JSON payload, e.g. data.vibration.rms")
+    sensor: str
+    unit: str | None = None
+
+
+class Mqtt(_Connector):
+    kind: Literal["mqtt"]
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    topics: list[str]
+    asset_from_topic: int = Field(default=-2, description="Which topic level names the asset (negative from the end).")
+    fields: list[FieldMap]
+    timestamp_field: str | None = None
+    qos: Literal[0, 1, 2] = 1
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    verdict_topic: str | None = None
+    alert_topic: str | None = None
+
+
+class Register(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: int = Field(ge=0, le=65535)
+    table: Literal["holding", "input"] = "holding"
+    type: Literal["int16", "uint16", "int32", "uint32", "float32"] = "uint16"
+    word_order: Literal["big", "little"] = "big"
+    scale: float = 1.0
+    offset: float = 0.0
+    asset: str
+    sensor: str
+    unit: str | None = None
+
+
+class Modbus(_Connector):
+    kind: Literal["modbus"]
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+    unit_id: int = Field(default=1, ge=0, le=255)
+    interval_seconds: float = Field(default=1.0, gt=0)
+    registers: list[Register]
+
+
+ConnectorConfig = Annotated[CsvReplay | ImageFolder | OpcUa | Mqtt | Modbus, Field(discriminator="kind")]
+_ADAPTER: TypeAdapter = TypeAdapter(ConnectorConfig)
+KINDS = ("csv-replay", "image-folder", "opcua", "mqtt", "modbus")
+
+
+def load_file(path: Path) -> CsvReplay | ImageFolder | OpcUa | Mqtt | Modbus:
+    """One connector file, validated; relative paths in it are taken from the file's folder."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    if "kind" not in data:
+        raise ConfigError(f"{path}: missing key 'kind' (one of {', '.join(KINDS)})")
+    try:
+        config = _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"][1:]] if err["loc"] and err["loc"][0] in KINDS else [str(p) for p in err["loc"]]
+            key = ".".join(loc) or "kind"
+            message = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
+            problems.append(f"{key}: {message}")
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+    config.name = config.name or path.stem
+    for attr in ("path", "processed", "failed", "certificate", "private_key", "ca_file"):
+        value = getattr(config, attr, None)
+        if isinstance(value, Path) and not value.is_absolute():
+            setattr(config, attr, (path.parent / value).resolve())
+    return config
+
+
+def load_folder(folder: Path) -> list:
+    """Every ``*.toml`` in ``folder`` (sorted); names must be unique."""
+    configs = [load_file(p) for p in sorted(Path(folder).glob("*.toml"))]
+    seen: dict[str, str] = {}
+    for config in configs:
+        if config.name in seen:
+            raise ConfigError(f"two connectors are named {config.name!r}; names must be unique")
+        seen[config.name] = config.kind
+    return configs

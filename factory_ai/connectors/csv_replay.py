@@ -1,0 +1,57 @@
+"""``csv-replay``: sensor history replayed as if it were arriving now.
+
+Why: a plant engineer tries factory-ai on last month's export before connecting it to a live
+PLC, and the demo and tests need a live-looking source without hardware. Rows are replayed
+in time order at ``speed`` data-seconds per second (restamped to start now, so stored times
+look live), handed to the writer a time step at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from factory_ai.connectors.config import CsvReplay
+from factory_ai.forecast.history import ASSET, TIME
+from factory_ai.forecast.readers import read
+from factory_ai.ingest import ReadingWriter, SensorReading
+
+log = logging.getLogger(__name__)
+
+
+def replay(config: CsvReplay, writer: ReadingWriter, stop: threading.Event, *, now: datetime | None = None) -> int:
+    """Replay the file once (or until ``stop``, when ``loop``); returns readings accepted."""
+    history, notes = read(config.path, config.format, asset_col=config.asset_column, time_col=config.time_column,
+                          run_to_failure=False)
+    for note in notes:
+        log.info("%s: %s", config.name, note)
+    frame = history.frame
+    columns = history.settings + history.sensors
+    values = frame[columns].to_numpy(np.float64)
+    seconds = frame[TIME].to_numpy() * (3600.0 if history.time_unit == "hour" else config.cycle_seconds)
+    order = np.argsort(seconds, kind="stable")
+    assets = frame[ASSET].to_numpy()
+    accepted = 0
+    while True:
+        origin = (now or datetime.now(UTC)) if config.restamp else datetime(1970, 1, 1, tzinfo=UTC)
+        first = float(seconds[order[0]]) if len(order) else 0.0
+        started = time.monotonic()
+        for group in np.split(order, np.flatnonzero(np.diff(seconds[order])) + 1):
+            if stop.is_set():
+                return accepted
+            offset = float(seconds[group[0]]) - (first if config.restamp else 0.0)
+            due = started + offset / config.speed
+            wait = due - time.monotonic()
+            if wait > 0 and stop.wait(wait):
+                return accepted
+            ts = origin + timedelta(seconds=offset)
+            batch = [SensorReading(str(assets[i]), column, ts, float(values[i, j]), config.units.get(column))
+                     for i in group for j, column in enumerate(columns)]
+            accepted += writer.put_many(batch)
+        if not config.loop:
+            return accepted
+        now = None

@@ -1,0 +1,118 @@
+"""Connector files (validation that names file and key) and the csv-replay connector."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from factory_ai.connectors.config import CsvReplay, ImageFolder, Modbus, Mqtt, OpcUa, load_file, load_folder
+from factory_ai.connectors.csv_replay import replay
+from factory_ai.errors import ConfigError
+from factory_ai.ingest import ReadingWriter
+from factory_ai.store import Store
+from factory_ai.store.tables import Reading
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FILES = {
+    "replay.toml": 'kind = "csv-replay"\npath = "data/readings.csv"\ntime_column = "timestamp"\nspeed = 3600\n'
+                   '[units]\nvibration = "mm/s"\n',
+    "camera.toml": 'kind = "image-folder"\npath = "/srv/camera1"\nprocessed = "done"\nline = "line-3"\n',
+    "plc.toml": 'kind = "opcua"\nendpoint = "opc.tcp://127.0.0.1:4840"\nreject_node = "ns=2;s=Reject"\n'
+                '[[nodes]]\nnode = "ns=2;s=Press.Temp"\nasset = "press-1"\nsensor = "temperature"\nunit = "degC"\n',
+    "broker.toml": 'kind = "mqtt"\ntopics = ["plant/+/telemetry"]\n'
+                   '[[fields]]\nfield = "vib.rms"\nsensor = "vibration"\n',
+    "meter.toml": 'kind = "modbus"\nhost = "127.0.0.1"\nport = 5020\n'
+                  '[[registers]]\naddress = 10\ntype = "float32"\nword_order = "little"\nscale = 0.1\n'
+                  'asset = "pump-1"\nsensor = "current"\n',
+}
+
+
+def test_every_kind_loads_with_its_defaults(tmp_path: Path) -> None:
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    configs = {c.name: c for c in load_folder(tmp_path)}
+    assert isinstance(configs["replay"], CsvReplay) and configs["replay"].path == tmp_path / "data" / "readings.csv"
+    assert configs["replay"].units == {"vibration": "mm/s"}
+    assert isinstance(configs["camera"], ImageFolder) and configs["camera"].processed == tmp_path / "done"
+    assert isinstance(configs["plc"], OpcUa) and configs["plc"].nodes[0].unit == "degC"
+    assert isinstance(configs["broker"], Mqtt) and configs["broker"].qos == 1
+    assert isinstance(configs["meter"], Modbus) and configs["meter"].registers[0].scale == 0.1
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('kind = "csv-replay"\npath = "x.csv"\nsped = 10\n', "sped: unknown key"),
+    ('kind = "csv-replay"\npath = "x.csv"\nspeed = -1\n', "speed: Input should be greater than 0"),
+    ('kind = "modbus"\nhost = "h"\n[[registers]]\naddress = 1\ntype = "float64"\nasset = "a"\nsensor = "s"\n',
+     "registers.0.type"),
+    ('path = "x.csv"\n', "missing key 'kind'"),
+    ('kind = "ftp"\n', "kind"),
+    ('kind = "csv-replay"\npath = \n', "not valid TOML"),
+])
+def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "line2.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_file(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_connector_names_must_be_unique(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('kind = "csv-replay"\npath = "x.csv"\nname = "same"\n')
+    (tmp_path / "b.toml").write_text('kind = "csv-replay"\npath = "y.csv"\nname = "same"\n')
+    with pytest.raises(ConfigError, match="named 'same'"):
+        load_folder(tmp_path)
+
+
+def _count(store: Store) -> int:
+    with store.session() as session:
+        return session.execute(select(func.count()).select_from(Reading)).scalar_one()
+
+
+def test_csv_replay_stores_every_value_of_the_sample_fleet(tmp_path: Path) -> None:
+    source = pd.read_csv(ROOT / "sample_data" / "fleet" / "readings.csv")
+    source = source[source["asset"].isin(["pump-01", "pump-02"])]
+    source.to_csv(tmp_path / "two.csv", index=False)
+    config = CsvReplay(kind="csv-replay", name="fleet", path=tmp_path / "two.csv", time_column="timestamp",
+                       speed=1e9, units={"vibration": "mm/s"})
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    writer = ReadingWriter(store, tmp_path / "spool")
+    accepted = replay(config, writer, threading.Event())
+    stats = writer.close()
+    assert accepted == len(source) * 5 == stats.written == _count(store)
+    # Replaying the same file again with the same stamps stores nothing twice.
+    config.restamp = False
+    writer = ReadingWriter(store, tmp_path / "spool")
+    replay(config, writer, threading.Event())
+    again = writer.close()
+    assert again.written == len(source) * 5  # first un-restamped pass: new timestamps
+    writer = ReadingWriter(store, tmp_path / "spool")
+    replay(config, writer, threading.Event())
+    assert writer.close().duplicates == len(source) * 5
+
+
+def test_csv_replay_keeps_time_and_stops_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "slow.csv").write_text("asset,time,x\na,0,1\na,10,2\na,20,3\na,1000,4\n")
+    config = CsvReplay(kind="csv-replay", path=tmp_path / "slow.csv", speed=100, cycle_seconds=1.0)
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    writer = ReadingWriter(store, tmp_path / "spool")
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    start = time.monotonic()
+    accepted = replay(config, writer, stop)
+    elapsed = time.monotonic() - start
+    writer.close()
+    assert accepted == 3  # the row 1,000 s later (10 s at speed 100) was never reached
+    assert 0.45 <= elapsed < 2.0
+
+
+def test_the_committed_connector_files_are_valid() -> None:
+    configs = load_folder(ROOT / "connectors")
+    assert {c.kind for c in configs} >= {"csv-replay", "image-folder"}
+    replay_config = next(c for c in configs if c.kind == "csv-replay")
+    assert replay_config.path.is_file()
