@@ -106,18 +106,23 @@ class Settings(_Section):
         return path if path.is_absolute() else self.base_dir / path
 
 
+def read_toml(path: Path, what: str = "") -> dict[str, Any]:
+    """A TOML file as a dict; :class:`ConfigError` naming the file when it is unreadable or invalid."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read{' ' + what if what else ''} ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, merge and validate the config; raise :class:`ConfigError` naming file and key."""
     env = os.environ if environ is None else environ
     source = _find_file(path, env)
     data: dict[str, Any] = {}
     if source is not None:
-        try:
-            data = tomllib.loads(source.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{source}: cannot read config ({exc.strerror})") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{source}: not valid TOML ({exc})") from exc
+        data = read_toml(source, "config")
     overrides = _env_overrides(env)
     for section, values in overrides.items():
         current = data.setdefault(section, {})

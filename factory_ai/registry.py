@@ -21,6 +21,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,6 +81,11 @@ def verified_artifact(model_dir: Path, card: dict[str, Any], artifact: str) -> P
             "the file is corrupt or was changed after export"
         )
     return path
+
+
+def artifact_entry(path: Path, precision: str = "fp32") -> dict[str, Any]:
+    """The card's record of one artifact file: its sha256 (checked at every load), size, precision."""
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "precision": precision}
 
 
 def verify_all(model_dir: Path, card: dict[str, Any]) -> None:
@@ -192,6 +199,23 @@ class Registry:
                 number += 1
                 continue
             return version, staging
+
+    def publish(self, name: str, build: Callable[[str, Path], dict[str, Any]], *,
+                promote: bool) -> tuple[ModelRef, dict[str, Any], bool]:
+        """Build a new version with ``build(version, staging_folder) -> card``, move it into place,
+        and put it in service when ``promote`` asks or it is the name's first version. A failure
+        while building leaves no half version behind."""
+        version, staging = self.staging_dir(name)
+        try:
+            card = build(version, staging)
+            ref = self.commit(name, version, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        promoted = promote or self.current(name) is None
+        if promoted:
+            self.promote(name, version, reason="--promote at training" if promote else "first version")
+        return ref, card, promoted
 
     def commit(self, name: str, version: str, staging: Path) -> ModelRef:
         """Move a finished staging folder into place as ``name/version``."""

@@ -7,12 +7,12 @@ The file's name (without ``.toml``) is the connector's name unless ``name`` says
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from factory_ai.config import read_toml
 from factory_ai.errors import ConfigError
 
 
@@ -126,12 +126,7 @@ KINDS = ("csv-replay", "image-folder", "opcua", "mqtt", "modbus")
 def load_file(path: Path) -> CsvReplay | ImageFolder | OpcUa | Mqtt | Modbus:
     """One connector file, validated; relative paths in it are taken from the file's folder."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path)
     if "kind" not in data:
         raise ConfigError(f"{path}: missing key 'kind' (one of {', '.join(KINDS)})")
     try:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from factory_ai.forecast.history import TIME, History
+from factory_ai.forecast.history import ASSET, TIME, History
 from factory_ai.forecast.model import ForecastModel
 
 
@@ -52,7 +52,7 @@ def forecast_assets(model: ForecastModel, history: History, assets: list[str] | 
         history = history.select([a for a in wanted if a in present])
     names, windows, errors = model.preprocessor.latest(history)
     forecast = model.predict(windows)
-    last_time = history.frame.groupby("asset", sort=False)[TIME].max().to_dict()
+    last_time = history.frame.groupby(ASSET, sort=False)[TIME].max().to_dict()
     by_asset: dict[str, AssetForecast] = {}
     for i, name in enumerate(names):
         by_asset[name] = AssetForecast(

@@ -25,6 +25,7 @@ class RowTargets:
     run_id: np.ndarray  # runs never share a window
     rul: np.ndarray  # capped RUL, NaN where unknown
     risk: np.ndarray  # 1 failure within horizon, 0 none, -1 unknown
+    rul_uncapped: np.ndarray  # the remaining life itself where the run ended in a failure, else NaN
 
     def known_rul(self) -> np.ndarray:
         return ~np.isnan(self.rul)
@@ -69,7 +70,7 @@ def label_rows(history: History, cap: float, horizon: float) -> RowTargets:
     left = end - history.frame[TIME].to_numpy()
     rul = np.where(failed, np.minimum(left, cap), np.where(left >= cap, cap, np.nan))
     risk = np.where(failed, (left <= horizon).astype(np.int8), np.where(left > horizon, 0, -1)).astype(np.int8)
-    return RowTargets(run_start=start, run_id=run_id, rul=rul, risk=risk)
+    return RowTargets(run_start=start, run_id=run_id, rul=rul, risk=risk, rul_uncapped=np.where(failed, left, np.nan))
 
 
 def snapshot_targets(history: History) -> RowTargets:
@@ -77,4 +78,4 @@ def snapshot_targets(history: History) -> RowTargets:
     n = len(history.frame)
     assert history.labels is not None
     return RowTargets(run_start=history.frame[TIME].to_numpy(), run_id=np.arange(n),
-                      rul=np.full(n, np.nan), risk=history.labels.astype(np.int8))
+                      rul=np.full(n, np.nan), risk=history.labels.astype(np.int8), rul_uncapped=np.full(n, np.nan))

@@ -77,11 +77,13 @@ class ReadingWriter:
         self._cond = threading.Condition()
         self._sensor_ids: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
-        self._lock = threading.Lock()
         self._backoff = 0.5
         self._retry_at = 0.0
-        self._seq = max((int(p.stem) for p in self._spool_files()), default=0)
-        self.stats.spooled_rows = sum(_count_lines(p) for p in self._spool_files())
+        # Spool files oldest first; listed once here, then kept in step by _spool and _replay
+        # (so the writer's loop never lists the folder).
+        self._spooled: deque[Path] = deque(sorted(self.spool_dir.glob("*.jsonl")))
+        self._seq = max((int(p.stem) for p in self._spooled), default=0)
+        self.stats.spooled_rows = sum(_count_lines(p) for p in self._spooled)
         self._thread = threading.Thread(target=self._run, name="reading-writer", daemon=True)
         self._thread.start()
 
@@ -118,7 +120,7 @@ class ReadingWriter:
         return len(accepted)
 
     def _refuse(self, reading: SensorReading, problem: str) -> None:
-        with self._lock:
+        with self._cond:
             self.stats.rejected += 1
             rejected = self.stats.rejected
         if rejected <= 10 or rejected % 1000 == 0:
@@ -154,9 +156,9 @@ class ReadingWriter:
                         self._cond.notify_all()
             elif self._stop.is_set():
                 break
-            if self._spool_files() and time.monotonic() >= self._retry_at:
+            if self._spooled and time.monotonic() >= self._retry_at:
                 self._replay()
-        if self._spool_files():
+        if self._spooled:
             self._replay()
 
     def _drain(self) -> list[SensorReading]:
@@ -170,7 +172,7 @@ class ReadingWriter:
         return batch
 
     def _handle(self, batch: list[SensorReading]) -> None:
-        if self._spool_files():  # older readings wait on disk: keep the order
+        if self._spooled:  # older readings wait on disk: keep the order
             self._spool(batch)
             return
         try:
@@ -180,7 +182,8 @@ class ReadingWriter:
             self._spool(batch)
 
     def _replay(self) -> None:
-        for path in self._spool_files():
+        while self._spooled:
+            path = self._spooled[0]
             try:
                 batch = _read_spool(path)
                 self._insert(batch)
@@ -188,7 +191,8 @@ class ReadingWriter:
                 self._down(exc)
                 return
             path.unlink()
-            with self._lock:
+            self._spooled.popleft()
+            with self._cond:
                 self.stats.spooled_rows -= len(batch)
             log.info("replayed %d spooled readings from %s", len(batch), path.name)
         if not self.stats.db_up:
@@ -204,9 +208,6 @@ class ReadingWriter:
         self._backoff = min(self._backoff * 2, self.max_backoff)
 
     # -- spool files -----------------------------------------------------------------------------
-    def _spool_files(self) -> list[Path]:
-        return sorted(self.spool_dir.glob("*.jsonl"))
-
     def _spool(self, batch: list[SensorReading]) -> None:
         self._seq += 1
         path = self.spool_dir / f"{self._seq:012d}.jsonl"
@@ -217,7 +218,8 @@ class ReadingWriter:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-        with self._lock:
+        self._spooled.append(path)
+        with self._cond:
             self.stats.spooled_rows += len(batch)
 
     # -- database --------------------------------------------------------------------------------
@@ -226,7 +228,7 @@ class ReadingWriter:
         rows = [(ids[r.asset, r.sensor], r.ts if r.ts.tzinfo is UTC else r.ts.astimezone(UTC), float(r.value))
                 for r in batch]
         inserted = _insert_sqlite(self.store, rows) if self.store.dialect == "sqlite" else _insert_postgres(self.store, rows)
-        with self._lock:
+        with self._cond:
             self.stats.written += inserted
             self.stats.duplicates += len(rows) - inserted
             self.stats.batches += 1

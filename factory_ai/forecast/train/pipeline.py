@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +43,10 @@ from factory_ai.forecast.features import Preprocessor, summarise, summary_names
 from factory_ai.forecast.history import ASSET, TIME, History
 from factory_ai.forecast.model import FAMILY, GBM, NETWORK, ForecastModel, calibrated, combine, half_widths
 from factory_ai.forecast.readers import read
-from factory_ai.forecast.targets import label_rows, runs, snapshot_targets
+from factory_ai.forecast.targets import label_rows, snapshot_targets
 from factory_ai.forecast.train import gbm as gbm_module
 from factory_ai.forecast.train.fit import Arrays, NetworkConfig, TrainedNetwork
-from factory_ai.registry import ModelRef, Registry, sha256_file, write_card
+from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
 from factory_ai.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -167,25 +166,21 @@ def run(job: ForecastJob, registry: Registry) -> ForecastOutcome:
     folds = _folds(train_rows, job.folds, snapshots, job.network.seed)
     networks, boosters, oof = _cross_fit(train_rows, folds, job, task)
 
-    card = _decide(job, task, pre, train_rows, oof)
-    version, staging = registry.staging_dir(job.name)
-    try:
-        card["version"] = version
+    decided = _decide(job, task, pre, train_rows, oof)
+    test_rows = rows_of(test_history, pre, cap=job.rul_cap, horizon=job.horizon) if test_history else None
+    # Test files that give the remaining life after each asset's last row (C-MAPSS) are
+    # judged at that row, as the published results are; held-out histories at every row.
+    at_last = test_history is not None and test_history.true_rul is not None
+
+    def build(version: str, staging: Path) -> dict[str, Any]:
+        card = {**decided, "version": version}
         _export(card, staging, networks, boosters, pre, train_rows, job)
-        test_rows = rows_of(test_history, pre, cap=job.rul_cap, horizon=job.horizon) if test_history else None
-        # Test files that give the remaining life after each asset's last row (C-MAPSS) are
-        # judged at that row, as the published results are; held-out histories at every row.
-        at_last = test_history is not None and test_history.true_rul is not None
         _evaluate(card, staging, train_rows, oof, test_rows, job, at_last)
         card = _ordered(card)
         write_card(staging, card)
-        ref = registry.commit(job.name, version, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    promoted = job.promote or registry.current(job.name) is None
-    if promoted:
-        registry.promote(job.name, version, reason="first version" if not job.promote else "--promote at training")
+        return card
+
+    ref, card, promoted = registry.publish(job.name, build, promote=job.promote)
     return ForecastOutcome(ref=ref, card=card, promoted=promoted, networks=networks, gbm_folds=boosters,
                            test_rows=test_rows)
 
@@ -256,20 +251,13 @@ def _rows_subset(history: History, index: np.ndarray) -> History:
 def rows_of(history: History, pre: Preprocessor, *, cap: float, horizon: float) -> Rows:
     """Windows ending at every row with at least ``min_history`` rows of its run behind it."""
     frame = history.frame
-    if history.labels is not None:
-        targets = snapshot_targets(history)
-        rul_true = np.full(len(frame), np.nan)
-    elif history.true_rul is not None:
-        run_id, start, _, _ = runs(history)
+    targets = snapshot_targets(history) if history.labels is not None else label_rows(history, cap, horizon)
+    rul_true, rul = targets.rul_uncapped, targets.rul
+    if history.true_rul is not None:  # the truth after each asset's last row is given (C-MAPSS test)
         last_time = frame.groupby(ASSET, sort=False)[TIME].transform("max").to_numpy()
         rul_true = frame[ASSET].map(history.true_rul).to_numpy(np.float64) + (last_time - frame[TIME].to_numpy())
-        targets = label_rows(history, cap, horizon)
-        targets.run_id, targets.run_start = run_id, start
+        rul = np.minimum(rul_true, cap)
         targets.risk = (rul_true <= horizon).astype(np.int8)
-    else:
-        targets = label_rows(history, cap, horizon)
-        rul_true = label_rows(history, np.inf, horizon).rul
-    rul = np.minimum(rul_true, cap) if history.true_rul is not None else targets.rul
     channels = pre.transform(frame, targets.run_start)
     windows = pre.windows(channels, targets.run_id)
     position = pd.Series(targets.run_id).groupby(targets.run_id).cumcount().to_numpy() + 1
@@ -419,7 +407,7 @@ def _export(card: dict[str, Any], staging: Path, networks: list[TrainedNetwork],
                                     "outputs": "quantiles [N, 3] (10/50/90 %, fractions of rul_cap), risk_logit [N]",
                                     "folds": len(networks), "architecture": job.network.network,
                                     "width": job.network.width}
-        card["artifacts"][path.name] = _artifact(path)
+        card["artifacts"][path.name] = artifact_entry(path)
         for k, trained in enumerate(networks):
             save_network(trained.network, str(staging / f"network.fold{k}.pt"), kind=job.network.network,
                          channels=trained.channels, width=job.network.width)
@@ -431,7 +419,7 @@ def _export(card: dict[str, Any], staging: Path, networks: list[TrainedNetwork],
         card["members"][GBM] = {"artifact": path.name, "input": "features [N, F] float32: window summaries",
                                 "features": summary_names(pre.channels, pre.window), "folds": len(boosters),
                                 "estimator": "HistGradientBoosting", **job.gbm.as_dict()}
-        card["artifacts"][path.name] = _artifact(path)
+        card["artifacts"][path.name] = artifact_entry(path)
     seconds = sum(t.seconds for t in networks)
     card.update({
         "schema_version": 1, "name": job.name, "family": FAMILY, "created_at": utcnow().isoformat(),
@@ -541,7 +529,3 @@ CARD_ORDER = ("schema_version", "name", "version", "family", "created_at", "desc
 def _ordered(card: dict[str, Any]) -> dict[str, Any]:
     """The card's keys in reading order: what it is, what it reads, what it outputs, how good."""
     return {**{k: card[k] for k in CARD_ORDER if k in card}, **{k: v for k, v in card.items() if k not in CARD_ORDER}}
-
-
-def _artifact(path: Path) -> dict[str, Any]:
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "precision": "fp32"}

@@ -13,7 +13,6 @@ import csv
 import json
 import logging
 import platform
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 from factory_ai import __version__
 from factory_ai.errors import DataError
-from factory_ai.registry import ModelRef, Registry, sha256_file, write_card
+from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
 from factory_ai.store.types import utcnow
 from factory_ai.vision import folders
 from factory_ai.vision.classifier import FAMILY, DefectClassifier
@@ -107,16 +106,11 @@ def run(job: VisionJob, registry: Registry) -> VisionOutcome:
     train_set, val_set, test_set = (_pixels(part, classes, spec) for part in (split.train, split.val, split.test))
     trained = fit(train_set, val_set, classes, job.train, progress=job.progress)
 
-    version, staging = registry.staging_dir(job.name)
-    try:
-        card = _build(job, trained, version, staging, split, roots, fractions, samples, good, train_set, test_set)
-        ref = registry.commit(job.name, version, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    promoted = job.promote or registry.current(job.name) is None
-    if promoted:
-        registry.promote(job.name, version, reason="first version" if not job.promote else "--promote at training")
+    ref, card, promoted = registry.publish(
+        job.name,
+        lambda version, staging: _build(job, trained, version, staging, split, roots, fractions, samples, good,
+                                        train_set, test_set),
+        promote=job.promote)
     return VisionOutcome(ref=ref, card=card, evaluation=card["metrics"]["test"], promoted=promoted, trained=trained)
 
 
@@ -162,7 +156,7 @@ def _build(
                      "network": f"SurfaceNet(width={trained.config.width})",
                      "parameters": sum(p.numel() for p in trained.network.parameters())},
         "export": export_facts,
-        "artifacts": {"model.onnx": _artifact(onnx_path, "fp32")},
+        "artifacts": {"model.onnx": artifact_entry(onnx_path, "fp32")},
         "versions": {"factory_ai": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                      "onnx": _version("onnx"), "python": platform.python_version()},
     }
@@ -179,7 +173,7 @@ def _build(
         calibration = train_set.pixels[np.sort(rng.permutation(len(train_set))[: job.calibration_images])]
         int8_path = staging / "model.int8.onnx"
         card["quantization"] = quantize_int8(onnx_path, int8_path, INPUT, calibration)
-        card["artifacts"]["model.int8.onnx"] = _artifact(int8_path, "int8")
+        card["artifacts"]["model.int8.onnx"] = artifact_entry(int8_path, "int8")
         write_card(staging, card)
         int8_eval = _evaluate(staging, "model.int8.onnx", test_set, trained.classes, good)
         card["metrics"]["test_int8"] = {k: int8_eval[k] for k in ("n", "accuracy", "errors", "macro_f1")}
@@ -238,10 +232,6 @@ def _good_classes(given: list[str], classes: list[str]) -> list[str]:
             raise DataError(f"--good {', '.join(unknown)}: no such class (classes: {', '.join(classes)})")
         return list(given)
     return [c for c in classes if c.lower() in GOOD_DEFAULTS]
-
-
-def _artifact(path: Path, precision: str) -> dict[str, Any]:
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "precision": precision}
 
 
 def _write_history(history: list[dict[str, float]], folder: Path) -> None:
