@@ -66,11 +66,46 @@ class InspectSettings(_Section):
     )
 
 
+class DaemonSettings(_Section):
+    connectors: list[Path] = Field(
+        default_factory=list, description="Connector files to load. Empty: every *.toml in connectors_dir."
+    )
+    connectors_dir: Path = Field(default=Path("connectors"), description="Folder of connector instance files.")
+    spool_dir: Path = Field(
+        default=Path("var/spool"), description="Where readings and results wait on disk while the database is away."
+    )
+    forecast_model: str | None = Field(
+        default=None, description="Registry name of the forecast model to score assets with; unset: no scoring."
+    )
+    forecast_interval_seconds: float = Field(default=60.0, gt=0, description="How often every asset is scored.")
+    forecast_lookback_hours: float = Field(
+        default=720.0, gt=0, description="Readings this far back are read for scoring (the run's age counts from there)."
+    )
+    reload_check_seconds: float = Field(
+        default=5.0, gt=0, description="How often the registry's CURRENT pointers are checked for a new model."
+    )
+    inspect_int8: bool = Field(default=False, description="Judge with the vision model's int8 artifact.")
+    reject_verdicts: list[str] = Field(
+        default_factory=lambda: ["reject"], description="Verdicts that set the reject bit on OPC UA reject nodes."
+    )
+
+
+class ApiSettings(_Section):
+    enabled: bool = True
+    host: str = Field(default="127.0.0.1", description="Listen address; 0.0.0.0 exposes the API to the network.")
+    port: int = Field(default=8080, ge=0, le=65535, description="0 picks a free port (tests).")
+    token: str | None = Field(
+        default=None, description="Bearer token for write endpoints (POST /api/v1/inspect); unset: writes refused."
+    )
+
+
 class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     inspect: InspectSettings = Field(default_factory=InspectSettings)
+    daemon: DaemonSettings = Field(default_factory=DaemonSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

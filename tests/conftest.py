@@ -121,3 +121,16 @@ def forecast_trained(tmp_path_factory: pytest.TempPathFactory, fleet: Path) -> d
                       gbm=GBMConfig(max_iter=60, max_leaf_nodes=15))
     outcome = run(job, Registry(models))
     return {"models": models, "outcome": outcome, "ref": outcome.ref, "job": job}
+
+
+@pytest.fixture
+def mosquitto():
+    """A real Mosquitto broker on 127.0.0.1 (persistence on), one per test: tests restart it."""
+    from tests.servers import Unavailable, start_mosquitto
+
+    try:
+        broker = start_mosquitto()
+    except Unavailable as exc:
+        pytest.skip(f"MQTT tests skipped: {exc}")
+    yield broker
+    broker.close()

@@ -108,3 +108,63 @@ def start_postgres() -> Postgres:
     server = Postgres(url=f"postgresql+psycopg://factory@127.0.0.1:{port}/postgres", port=port, data_dir=data,
                       _bin=bindir, _as_user=as_user, _options=options)
     return server
+
+
+def _mosquitto_bin() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise Unavailable("Mosquitto is not installed (make system-deps, or apt-get install mosquitto)")
+
+
+@dataclass
+class Mosquitto:
+    """A private Mosquitto broker with persistence on, so QoS 1 sessions survive a restart."""
+
+    port: int
+    folder: Path
+    _bin: str
+    _process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        config = self.folder / "mosquitto.conf"
+        config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {self.folder}/\nautosave_interval 1\nlog_dest file {self.folder}/broker.log\n"
+            "max_queued_messages 100000\n")
+        self._process = subprocess.Popen([self._bin, "-c", str(config)], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+        try:
+            wait_for_port(self.port, 10)
+        except TimeoutError:
+            self.stop()
+            log = (self.folder / "broker.log").read_text(errors="replace")[-500:] if (self.folder / "broker.log").exists() else ""
+            raise Unavailable(f"Mosquitto did not start: {log}") from None
+
+    def stop(self) -> None:
+        """Stop the broker the way systemd would (SIGTERM: it saves its persistence file)."""
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start_mosquitto() -> Mosquitto:
+    broker = Mosquitto(port=free_port(), folder=Path(tempfile.mkdtemp(prefix="factory-ai-mqtt-")),
+                       _bin=_mosquitto_bin())
+    if os.geteuid() == 0:  # mosquitto drops to the 'mosquitto' user when started as root
+        try:
+            user = pwd.getpwnam("mosquitto")
+            os.chown(broker.folder, user.pw_uid, user.pw_gid)
+        except KeyError:
+            pass
+    broker.start()
+    return broker

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from factory_ai import __version__
-from factory_ai.cli import db, inspect, models, predict, samples, train
+from factory_ai.cli import db, inspect, models, predict, run, samples, train
 from factory_ai.cli.common import State, setup_logging
 from factory_ai.errors import FactoryAIError
 
@@ -66,6 +66,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(samples.app, name="sample-data")
 app.command("inspect", no_args_is_help=True)(inspect.inspect)
 app.command("predict", no_args_is_help=True)(predict.predict)
+app.command("run")(run.run)
 
 
 def main() -> None:

@@ -57,7 +57,8 @@ def setup_logging(verbosity: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("alembic", "torch", "matplotlib", "PIL", "onnxscript", "onnx_ir"):
+    for noisy in ("alembic", "torch", "matplotlib", "PIL", "onnxscript", "onnx_ir", "asyncua", "pymodbus", "watchdog",
+                  "uvicorn", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING if verbosity < 2 else logging.INFO)
 
 

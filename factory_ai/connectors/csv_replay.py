@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from factory_ai.connectors.base import Connector
 from factory_ai.connectors.config import CsvReplay
+from factory_ai.errors import FactoryAIError
 from factory_ai.forecast.history import ASSET, TIME
 from factory_ai.forecast.readers import read
 from factory_ai.ingest import ReadingWriter, SensorReading
@@ -55,3 +57,35 @@ def replay(config: CsvReplay, writer: ReadingWriter, stop: threading.Event, *, n
         if not config.loop:
             return accepted
         now = None
+
+
+class CsvReplayConnector(Connector):
+    kind = "csv-replay"
+
+    def __init__(self, config: CsvReplay, writer: ReadingWriter) -> None:
+        super().__init__(config.name)
+        self.config, self.writer = config, writer
+        self.state.detail["path"] = str(config.path)
+
+    def run(self) -> None:
+        self.state.up = True
+        try:
+            accepted = replay(self.config, _Counting(self.writer, self), self.stopping)
+        except (OSError, ValueError, KeyError, FactoryAIError) as exc:  # unreadable file or missing columns: say so, stay down
+            self.failed(f"cannot replay {self.config.path}: {exc}")
+            return
+        self.state.detail["finished"] = not self.stopping.is_set()
+        log.info("%s: replay %s (%d readings accepted)", self.name,
+                 "stopped" if self.stopping.is_set() else "finished", accepted)
+
+
+class _Counting:
+    """The writer, counting what passes through for the connector's state."""
+
+    def __init__(self, writer: ReadingWriter, connector: Connector) -> None:
+        self.writer, self.connector = writer, connector
+
+    def put_many(self, readings: list[SensorReading], timeout: float | None = None) -> int:
+        accepted = self.writer.put_many(readings, timeout)
+        self.connector.data(accepted)
+        return accepted

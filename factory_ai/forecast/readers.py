@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -173,8 +174,9 @@ def read_ai4i(path: Path) -> History:
     return history
 
 
-def read_store(store, assets: list[str] | None = None) -> tuple[History, list[str]]:  # noqa: ANN001
-    """Sensor history from the store's readings (timestamps, so the time unit is hours)."""
+def read_store(store, assets: list[str] | None = None, since: datetime | None = None) -> tuple[History, list[str]]:  # noqa: ANN001
+    """Sensor history from the store's readings (timestamps, so the time unit is hours);
+    ``since`` keeps only newer readings (the daemon scores from a bounded lookback)."""
     from sqlmodel import select
 
     from factory_ai.store.tables import Asset, Reading, Sensor
@@ -183,10 +185,13 @@ def read_store(store, assets: list[str] | None = None) -> tuple[History, list[st
              .join(Sensor, Sensor.asset_id == Asset.id).join(Reading, Reading.sensor_id == Sensor.id))
     if assets:
         query = query.where(Asset.name.in_(assets))
+    if since is not None:
+        query = query.where(Reading.ts >= since)
     with store.session() as session:
         rows = session.exec(query).all()
     if not rows:
-        raise DataError(f"no readings in {store.where}" + (f" for {', '.join(assets)}" if assets else ""))
+        raise DataError(f"no readings in {store.where}" + (f" for {', '.join(assets)}" if assets else "")
+                        + (f" since {since.isoformat()}" if since is not None else ""))
     frame = pd.DataFrame(rows, columns=["asset", "sensor", "time", "value"])
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     wide, notes = _long_to_wide(frame, "asset", "time", Path(store.where))

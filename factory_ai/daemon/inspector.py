@@ -1,0 +1,72 @@
+"""Live inspection: one image in, a verdict out to the reject gate, a row into the store.
+
+Why this order: the reject gate (a PLC input, an MQTT subscriber) has a deadline measured in
+milliseconds, so the verdict is published first; the inspection row goes to the result
+writer, which stores it in the background (spooling it while the database is away).
+A publisher that fails costs a log line, never the verdict.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from factory_ai.daemon.live_model import LiveModel
+from factory_ai.daemon.metrics import Metrics
+from factory_ai.ingest.results import ResultWriter
+from factory_ai.store.tables import Inspection
+from factory_ai.store.types import utcnow
+from factory_ai.vision.classifier import DefectClassifier
+from factory_ai.vision.inspect import Result, judge_bytes
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[dict[str, Any]], object]
+
+
+class Inspector:
+    def __init__(self, model: LiveModel[DefectClassifier], results: ResultWriter, metrics: Metrics, *,
+                 max_pixels: int, publishers: list[Publish] | None = None) -> None:
+        self.model, self.results, self.metrics = model, results, metrics
+        self.max_pixels = max_pixels
+        self.publishers: list[Publish] = list(publishers or [])
+        self.judged = 0
+
+    def inspect(self, data: bytes, source: str, line: str | None = None, *, via: str = "folder") -> dict[str, Any]:
+        """Judge ``data``; return the verdict as published (``verdict == "error"`` when the
+        image could not be judged, with the reason in ``error``). Raises only when no model
+        can be loaded at all, so the caller keeps the image for later."""
+        started = time.perf_counter()
+        loaded = self.model.get()
+        result: Result = judge_bytes(data, source, loaded.model, max_pixels=self.max_pixels)
+        ts = utcnow()
+        verdict = {
+            "ts": ts.isoformat(), "source": source, "line": line, "verdict": result.verdict, "label": result.label,
+            "confidence": None if result.confidence is None else round(result.confidence, 6),
+            "model": loaded.ref.name, "version": loaded.ref.version, "error": result.error,
+        }
+        for publish in self.publishers:
+            try:
+                publish(verdict)
+            except Exception as exc:  # noqa: BLE001 - a publisher's trouble must not cost the verdict
+                log.warning("could not publish the verdict on %s: %s", Path(source).name, exc)
+        elapsed = time.perf_counter() - started
+        self.metrics.inspections.labels(result.verdict).inc()
+        if result.latency_ms is not None:
+            self.metrics.inference.observe(result.latency_ms / 1000)
+        self.metrics.inspection.labels(via).observe(elapsed)
+        self.results.put(Inspection(
+            ts=ts, source=source, line=line, image_sha256=result.sha256, model_name=loaded.ref.name,
+            model_version=loaded.ref.version, label=result.label, confidence=result.confidence,
+            verdict=result.verdict, scores=result.scores, provider=loaded.model.provider,
+            latency_ms=result.latency_ms, error=result.error))
+        self.judged += 1
+        verdict["latency_ms"] = round(elapsed * 1000, 3)
+        return verdict
+
+    def folder_judge(self, data: bytes, source: str, line: str | None) -> str:
+        """The image-folder connector's hook: judge and return the verdict word."""
+        return self.inspect(data, source, line, via="folder")["verdict"]

@@ -1,0 +1,143 @@
+"""Inspections and predictions into the store, off the hot path and without loss.
+
+Why a writer of its own: a verdict must reach the reject gate within milliseconds, so the
+daemon publishes it first and hands the row here; a background thread inserts rows in small
+batches. While the database is away rows go to a spool file (fsynced, one JSON object per
+line with its table) and are replayed in order when it answers again, as readings are.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+from sqlmodel import SQLModel
+
+from factory_ai.store.database import Store
+from factory_ai.store.tables import Inspection, Prediction
+
+log = logging.getLogger(__name__)
+
+_TABLES: dict[str, type[SQLModel]] = {"inspections": Inspection, "predictions": Prediction}
+
+
+class ResultWriter:
+    def __init__(self, store: Store, spool_dir: Path, *, max_queue: int = 50_000, flush_interval: float = 0.2,
+                 max_backoff: float = 30.0) -> None:
+        self.store = store
+        self.spool_dir = Path(spool_dir)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.max_queue = max_queue
+        self.flush_interval = flush_interval
+        self.max_backoff = max_backoff
+        self.written = 0
+        self.spooled = 0
+        self.db_up = True
+        self._rows: deque[SQLModel] = deque()
+        self._busy = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._spool_files: deque[Path] = deque(sorted(self.spool_dir.glob("*.jsonl")))
+        self._seq = max((int(p.stem) for p in self._spool_files), default=0)
+        self._backoff, self._retry_at = 0.5, 0.0
+        self._thread = threading.Thread(target=self._run, name="result-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, row: Inspection | Prediction) -> None:
+        """Queue one row; waits while the queue is full (the bound keeps memory flat)."""
+        if row.__tablename__ not in _TABLES:
+            raise TypeError(f"cannot write {type(row).__name__} rows")
+        with self._cond:
+            self._cond.wait_for(lambda: len(self._rows) < self.max_queue)
+            self._rows.append(row)
+            self._cond.notify_all()
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._rows) + self._busy
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._rows and not self._busy, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.flush(timeout)
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._rows and not self._stop.is_set():
+                    self._cond.wait(self.flush_interval)
+                batch = [self._rows.popleft() for _ in range(min(len(self._rows), 500))]
+                self._busy = len(batch)
+            try:
+                if batch:
+                    if self._spool_files:
+                        self._spool(batch)
+                    else:
+                        try:
+                            self._insert(batch)
+                        except Exception as exc:  # noqa: BLE001 - any database failure: keep the rows
+                            self._down(exc)
+                            self._spool(batch)
+                if self._spool_files and time.monotonic() >= self._retry_at:
+                    self._replay()
+            finally:
+                with self._cond:
+                    self._busy = 0
+                    self._cond.notify_all()
+            if self._stop.is_set() and not self._rows:
+                break
+
+    def _insert(self, batch: list[SQLModel]) -> None:
+        # Fresh copies: a failed attempt must not leave the originals bound to a dead session.
+        self.store.add_all([type(row).model_validate(row.model_dump()) for row in batch])
+        self.written += len(batch)
+        if not self.db_up:
+            log.warning("database is back: results are being stored again")
+        self.db_up, self._backoff = True, 0.5
+
+    def _down(self, exc: Exception) -> None:
+        if self.db_up:
+            log.error("database unavailable (%s): spooling results to %s", str(exc).splitlines()[0], self.spool_dir)
+        self.db_up = False
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, self.max_backoff)
+
+    def _spool(self, batch: list[SQLModel]) -> None:
+        self._seq += 1
+        path = self.spool_dir / f"{self._seq:012d}.jsonl"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for row in batch:
+                data = row.model_dump(mode="json", exclude={"id"})
+                handle.write(json.dumps({"table": row.__tablename__, "row": data}) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        self._spool_files.append(path)
+        self.spooled += len(batch)
+
+    def _replay(self) -> None:
+        while self._spool_files:
+            path = self._spool_files[0]
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    rows = [_TABLES[item["table"]].model_validate(item["row"])
+                            for item in map(json.loads, handle) if item]
+                self._insert(rows)
+            except Exception as exc:  # noqa: BLE001
+                self._down(exc)
+                return
+            path.unlink()
+            self._spool_files.popleft()
+            self.spooled -= len(rows)
