@@ -168,3 +168,134 @@ def start_mosquitto() -> Mosquitto:
             pass
     broker.start()
     return broker
+
+
+class ModbusServer:
+    """A real pymodbus TCP server in a background thread, with registers the test can set."""
+
+    def __init__(self, port: int | None = None, size: int = 200) -> None:
+        self.port = port or free_port()
+        self.size = size
+        self._loop = None
+        self._server = None
+        self._thread = None
+
+    def start(self) -> None:
+        import asyncio
+        import threading
+
+        from pymodbus.datastore import ModbusDeviceContext, ModbusSequentialDataBlock, ModbusServerContext
+        from pymodbus.server import ModbusTcpServer
+
+        # Block address 1 holds register 0 (pymodbus counts data-model addresses from 1).
+        context = ModbusServerContext(devices=ModbusDeviceContext(
+            hr=ModbusSequentialDataBlock(1, [0] * self.size), ir=ModbusSequentialDataBlock(1, [0] * self.size)),
+            single=True)
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            self._server = ModbusTcpServer(context, address=("127.0.0.1", self.port))
+            ready.set()
+            await self._server.serve_forever()
+
+        self._thread = threading.Thread(target=lambda: self._loop.run_until_complete(serve()), daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        wait_for_port(self.port, 10)
+
+    def set(self, table: str, address: int, words: list[int]) -> None:
+        import asyncio
+
+        code = 3 if table == "holding" else 4
+        asyncio.run_coroutine_threadsafe(self._server.async_setValues(1, code, address, words), self._loop).result(5)
+
+    def stop(self) -> None:
+        import asyncio
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(10)
+            self._thread.join(10)
+            self._loop.close()
+            self._server = None
+
+
+class OpcUaServer:
+    """A real asyncua OPC UA server in a background thread: a press with a few variables and
+    a writable reject bit, optionally requiring a user name and password."""
+
+    VARIABLES = {"Temperature": 20.0, "Pressure": 5.0, "Reject": False}
+
+    def __init__(self, port: int | None = None, users: dict[str, str] | None = None) -> None:
+        self.port = port or free_port()
+        self.users = users
+        self.endpoint = f"opc.tcp://127.0.0.1:{self.port}/factory/"
+        self._loop = None
+        self._thread = None
+        self._server = None
+        self.nodes: dict[str, object] = {}
+        self.namespace = 2
+
+    def node_id(self, name: str) -> str:
+        return f"ns={self.namespace};s=Press1.{name}"
+
+    def start(self) -> None:
+        import asyncio
+        import threading
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        wait_for_port(self.port, 10)
+
+    async def _start(self) -> None:
+        from asyncua import Server, ua
+        from asyncua.crypto.permission_rules import User, UserRole
+
+        users = self.users
+
+        class _Users:
+            def get_user(self, iserver, username=None, password=None, certificate=None):  # noqa: ANN001, ANN202
+                if users is None:
+                    return User(role=UserRole.User)
+                if username in users and users[username] == password:
+                    return User(role=UserRole.User)
+                return None
+
+        server = Server(user_manager=_Users())
+        await server.init()
+        server.set_endpoint(self.endpoint)
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if users is not None:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        self.namespace = await server.register_namespace("urn:factory-ai:test")
+        press = await server.nodes.objects.add_object(ua.NodeId("Press1", self.namespace), "Press1")
+        for name, value in self.VARIABLES.items():
+            node = await press.add_variable(ua.NodeId(f"Press1.{name}", self.namespace), name, value)
+            await node.set_writable()
+            self.nodes[name] = node
+        await server.start()
+        self._server = server
+
+    def set(self, name: str, value) -> None:  # noqa: ANN001
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.nodes[name].write_value(value), self._loop).result(10)
+
+    def get(self, name: str):  # noqa: ANN201
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(self.nodes[name].read_value(), self._loop).result(10)
+
+    def stop(self) -> None:
+        import asyncio
+
+        if self._server is not None:
+            asyncio.run_coroutine_threadsafe(self._server.stop(), self._loop).result(30)
+            self._server = None
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+            self._loop = None

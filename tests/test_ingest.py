@@ -128,3 +128,42 @@ def test_a_spool_left_behind_is_replayed_at_the_next_start(tmp_path: Path) -> No
     assert again.stats.spooled_rows == 1_500
     stats = again.close()
     assert _count(store) == 1_500 and stats.spooled_rows == 0 and not list(spool.glob("*.jsonl"))
+
+
+def test_results_survive_a_database_outage_in_order(tmp_path: Path) -> None:
+    """Inspections written while PostgreSQL is down wait in the spool and land, in order, once
+    it is back (the daemon publishes verdicts first, so the line never waits for the store)."""
+    from sqlmodel import select
+
+    from factory_ai.ingest.results import ResultWriter
+    from factory_ai.store.tables import Inspection
+    from tests.servers import Unavailable, start_postgres
+
+    try:
+        server = start_postgres()
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        store = Store(server.url)
+        writer = ResultWriter(store, tmp_path / "spool", max_backoff=0.5)
+        put = lambda i: writer.put(Inspection(source=f"cam/{i:04d}.png", verdict="pass", scores={"good": 0.9}))  # noqa: E731
+        for i in range(50):
+            put(i)
+        assert writer.flush()
+        server.pause()
+        for i in range(50, 150):
+            put(i)
+        assert writer.flush() and not writer.db_up and writer.spooled == 100
+        server.resume()
+        for i in range(150, 160):
+            put(i)
+        deadline = time.monotonic() + 30
+        while writer.spooled and time.monotonic() < deadline:
+            time.sleep(0.1)
+        writer.close()
+        with store.session() as session:
+            sources = session.exec(select(Inspection.source).order_by(Inspection.id)).all()
+        assert sources == [f"cam/{i:04d}.png" for i in range(160)]
+        store.close()
+    finally:
+        server.stop()

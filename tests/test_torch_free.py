@@ -88,3 +88,20 @@ def test_predict_runs_and_stores_without_torch(tmp_path: Path) -> None:
     assert report["loaded"] == []
     assert len(proc.stdout.splitlines()) == 12
     assert (tmp_path / "var" / "factory.db").exists()
+
+
+@pytest.mark.slow
+def test_daemon_runs_without_torch(tmp_path: Path, fleet: Path, sample_images: Path) -> None:
+    """The whole daemon (connectors, live inspection, scoring, API) with torch unimportable."""
+    from tests.test_daemon import images, write_plant
+
+    config = write_plant(tmp_path, fleet)
+    (tmp_path / "camera").mkdir()
+    for i, path in enumerate(images(sample_images, 4)):
+        shutil.copy(path, tmp_path / "camera" / f"{i}.png")
+    report, proc = run_without_torch(tmp_path, "--config", str(config), "run", "--duration", "4",
+                                     "--forecast-interval", "1", cwd=tmp_path)
+    assert report["code"] == 0, proc.stderr
+    assert report["loaded"] == []
+    assert "4 images judged this run" in proc.stdout
+    assert "scoring runs this run" in proc.stdout and "0 scoring runs" not in proc.stdout

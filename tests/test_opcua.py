@@ -1,0 +1,114 @@
+"""The OPC UA connector against a real asyncua server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from factory_ai.connectors.config import OpcUa
+from factory_ai.connectors.opcua import OpcUaConnector
+from factory_ai.ingest import ReadingWriter
+from factory_ai.store import Store
+from factory_ai.store.tables import Reading, Sensor
+
+pytest.importorskip("asyncua")
+pytestmark = pytest.mark.slow
+
+
+def _wait(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def _config(server, **extra) -> OpcUa:  # noqa: ANN001
+    return OpcUa.model_validate({
+        "kind": "opcua", "name": "press-opc", "endpoint": server.endpoint, "publishing_interval_ms": 50,
+        "reconnect_max_seconds": 2, "reject_node": server.node_id("Reject"),
+        "nodes": [{"node": server.node_id("Temperature"), "asset": "press-1", "sensor": "temperature", "unit": "degC"},
+                  {"node": server.node_id("Pressure"), "asset": "press-1", "sensor": "pressure", "unit": "bar"}],
+        **extra})
+
+
+def _values(store: Store, sensor: str) -> list[float]:
+    with store.session() as session:
+        return list(session.exec(select(Reading.value).join(Sensor, Sensor.id == Reading.sensor_id)
+                                 .where(Sensor.name == sensor).order_by(Reading.ts)).all())
+
+
+@pytest.fixture
+def env(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'factory.db'}")
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    yield store, writer
+    writer.close()
+    store.close()
+
+
+def test_subscribes_writes_reject_bit_and_reconnects(env) -> None:  # noqa: ANN001
+    from tests.servers import OpcUaServer
+
+    store, writer = env
+    server = OpcUaServer()
+    server.start()
+    connector = OpcUaConnector(_config(server), writer)
+    try:
+        connector.start()
+        assert _wait(lambda: connector.state.up and connector.state.received >= 2), connector.state
+        for value in (21.0, 22.5, 24.0):
+            server.set("Temperature", value)
+            time.sleep(0.2)
+        server.set("Temperature", float("nan"))  # a sensor fault: NaN is counted as malformed, skipped
+        assert _wait(lambda: connector.state.malformed == 1)
+        server.set("Temperature", 25.0)
+        assert _wait(lambda: (writer.flush() and _values(store, "temperature")[-1:] == [25.0]))
+        assert _values(store, "temperature")[-4:] == [21.0, 22.5, 24.0, 25.0]
+
+        # The reject gate: a rejecting verdict sets the bit, a passing one clears it.
+        connector.publish_verdict({"verdict": "reject"}).result(5)
+        assert server.get("Reject") is True
+        connector.publish_verdict({"verdict": "pass"}).result(5)
+        assert server.get("Reject") is False
+        assert connector.state.detail["reject_writes"] == 2
+
+        # The server restarts: the connector notices, reconnects and subscribes again.
+        port = server.port
+        server.stop()
+        assert _wait(lambda: not connector.state.up)
+        server = OpcUaServer(port=port)
+        server.start()
+        assert _wait(lambda: connector.state.up, 30), connector.state
+        time.sleep(0.5)
+        server.set("Temperature", 31.0)
+        assert _wait(lambda: (writer.flush() and _values(store, "temperature")[-1:] == [31.0]))
+        assert connector.state.detail["reconnects"] >= 1
+    finally:
+        connector.stop()
+        server.stop()
+
+
+def test_user_and_password_login(env) -> None:  # noqa: ANN001
+    from tests.servers import OpcUaServer
+
+    store, writer = env
+    server = OpcUaServer(users={"line1": "s3cret"})
+    server.start()
+    wrong = OpcUaConnector(_config(server, name="wrong", username="line1", password="nope"), writer)
+    right = OpcUaConnector(_config(server, name="right", username="line1", password="s3cret"), writer)
+    try:
+        wrong.start()
+        right.start()
+        assert _wait(lambda: right.state.up and right.state.received >= 2)
+        assert _wait(lambda: wrong.state.errors >= 1)
+        assert not wrong.state.up and wrong.state.received == 0
+        assert "Bad" in (wrong.state.last_error or "") or "denied" in (wrong.state.last_error or "").lower()
+    finally:
+        wrong.stop()
+        right.stop()
+        server.stop()
