@@ -48,6 +48,11 @@ class ResultWriter:
         self._thread = threading.Thread(target=self._run, name="result-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs (the systemd watchdog stops pinging otherwise)."""
+        return self._thread.is_alive()
+
     def put(self, row: Inspection | Prediction) -> None:
         """Queue one row; waits while the queue is full (the bound keeps memory flat)."""
         if row.__tablename__ not in _TABLES:

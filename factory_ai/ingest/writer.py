@@ -87,6 +87,11 @@ class ReadingWriter:
         self._thread = threading.Thread(target=self._run, name="reading-writer", daemon=True)
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        """True while the writer thread runs (the systemd watchdog stops pinging otherwise)."""
+        return self._thread.is_alive()
+
     # -- the connector side ---------------------------------------------------------------------
     def put(self, reading: SensorReading, timeout: float | None = None) -> bool:
         """Queue one reading; False (and counted) if it is unacceptable. Blocks while the queue
