@@ -16,6 +16,7 @@ FLEET_ARGS := --data sample_data/fleet/readings.csv --events sample_data/fleet/e
 	--setting load --horizon 48 --rul-cap 150 --window 24 --width 16 --folds 3 --epochs 15 \
 	--gbm-max-iter 150 --gbm-leaves 15
 DEMO_ENV := FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db FACTORY_AI_MODELS__DIR=$(CURDIR)/$(DEMO)/models
+DEMO_SECONDS ?= 20
 # Two cores in CI: say so explicitly, or torch and onnxruntime oversubscribe and crawl.
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -89,6 +90,14 @@ demo: install sample_data/images sample_data/fleet
 	$(DEMO_ENV) $(BIN)/factory-ai predict --model demo-fleet --data sample_data/fleet/readings.csv \
 		--events sample_data/fleet/events.csv --time-column timestamp --threads $(THREADS)
 	@echo "plots: $(DEMO)/models/demo-fleet/v*/ (rul_scatter.png, trajectories.png, reliability.png)"
+	@echo "== the plant daemon for $(DEMO_SECONDS) s: connectors/sample-fleet.toml replays the pumps (10 h of data per"
+	@echo "   second), connectors/sample-camera.toml watches var/camera, where 40 sample images wait"
+	@rm -rf var/camera && mkdir -p var/camera
+	@for c in crack good scratch spot; do ls sample_data/images/$$c/*.png | head -n 10 | xargs -I{} cp {} var/camera/; done
+	$(DEMO_ENV) FACTORY_AI_DAEMON__SPOOL_DIR=$(CURDIR)/$(DEMO)/spool FACTORY_AI_RUNTIME__THREADS=$(THREADS) \
+		$(BIN)/factory-ai run --connectors connectors --duration $(DEMO_SECONDS) --forecast-model demo-fleet \
+		--forecast-interval 5 --port 0
+	@echo "judged images moved to var/camera/processed (or failed/); everything above is in $(DEMO)/factory.db"
 
 # Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in
 # var/ and swapped in at the end: the package build needs the committed one until then.
@@ -121,6 +130,8 @@ bench: install
 	$(BIN)/python bench/inspect_speed.py
 	$(BIN)/python bench/forecast_cmapss.py
 	$(BIN)/python bench/forecast_ai4i.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/line_latency.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
