@@ -226,9 +226,11 @@ class OpcUaServer:
 
     VARIABLES = {"Temperature": 20.0, "Pressure": 5.0, "Reject": False}
 
-    def __init__(self, port: int | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(self, port: int | None = None, users: dict[str, str] | None = None,
+                 certificate: Path | None = None, private_key: Path | None = None) -> None:
         self.port = port or free_port()
         self.users = users
+        self.certificate, self.private_key = certificate, private_key
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}/factory/"
         self._loop = None
         self._thread = None
@@ -266,7 +268,12 @@ class OpcUaServer:
         server = Server(user_manager=_Users())
         await server.init()
         server.set_endpoint(self.endpoint)
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        if self.certificate is not None:  # encrypted sessions only
+            await server.load_certificate(str(self.certificate))
+            await server.load_private_key(str(self.private_key))
+            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        else:
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         if users is not None:
             server.set_identity_tokens([ua.UserNameIdentityToken])
         self.namespace = await server.register_namespace("urn:factory-ai:test")
@@ -299,3 +306,17 @@ class OpcUaServer:
             self._thread.join(10)
             self._loop.close()
             self._loop = None
+
+
+def self_signed(folder: Path, name: str, uri: str, server: bool) -> tuple[Path, Path]:
+    """A certificate (DER) and private key (PEM) for an OPC UA application, as plants make them."""
+    import asyncio
+    import socket as _socket
+
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    cert, key = folder / f"{name}.der", folder / f"{name}.pem"
+    use = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
+    asyncio.run(setup_self_signed_certificate(key, cert, uri, _socket.gethostname(), use, {"commonName": name}))
+    return cert, key

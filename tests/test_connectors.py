@@ -53,6 +53,8 @@ def test_every_kind_loads_with_its_defaults(tmp_path: Path) -> None:
     ('path = "x.csv"\n', "missing key 'kind'"),
     ('kind = "ftp"\n', "kind"),
     ('kind = "csv-replay"\npath = \n', "not valid TOML"),
+    ('kind = "opcua"\nendpoint = "opc.tcp://h:4840"\nnodes = []\nsecurity_policy = "Basic256Sha256"\n'
+     'security_mode = "SignAndEncrypt"\n', "needs certificate and private_key"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "line2.toml"

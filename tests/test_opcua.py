@@ -112,3 +112,31 @@ def test_user_and_password_login(env) -> None:  # noqa: ANN001
         wrong.stop()
         right.stop()
         server.stop()
+
+
+def test_encrypted_session_with_certificates(env, tmp_path: Path) -> None:  # noqa: ANN001
+    """Basic256Sha256 / SignAndEncrypt: the server offers nothing else, the connector signs in
+    with its own certificate (its application URI taken from the certificate)."""
+    from tests.servers import OpcUaServer, self_signed
+
+    store, writer = env
+    server_cert, server_key = self_signed(tmp_path, "press-plc", "urn:factory-ai:test:server", server=True)
+    client_cert, client_key = self_signed(tmp_path, "factory-ai", "urn:factory-ai:plant:line1", server=False)
+    server = OpcUaServer(certificate=server_cert, private_key=server_key)
+    server.start()
+    plain = OpcUaConnector(_config(server, name="plain"), writer)
+    secure = OpcUaConnector(_config(server, name="secure", security_policy="Basic256Sha256",
+                                    security_mode="SignAndEncrypt", certificate=str(client_cert),
+                                    private_key=str(client_key)), writer)
+    try:
+        plain.start()
+        secure.start()
+        assert _wait(lambda: secure.state.up and secure.state.received >= 2, 30), secure.state
+        server.set("Pressure", 6.5)
+        assert _wait(lambda: (writer.flush() and _values(store, "pressure")[-1:] == [6.5]))
+        assert _wait(lambda: plain.state.errors >= 1)
+        assert not plain.state.up  # the server refuses unencrypted sessions
+    finally:
+        plain.stop()
+        secure.stop()
+        server.stop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from factory_ai.config import read_toml
 from factory_ai.errors import ConfigError
@@ -69,6 +69,17 @@ class OpcUa(_Connector):
     reject_node: str | None = None
     publishing_interval_ms: int = Field(default=500, ge=10)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _security(self) -> OpcUa:
+        if self.security_policy != "None":
+            if self.certificate is None or self.private_key is None:
+                raise ValueError(f"security_policy {self.security_policy} needs certificate and private_key")
+            if self.security_mode == "None":
+                raise ValueError(f"security_policy {self.security_policy} needs security_mode Sign or SignAndEncrypt")
+        elif self.security_mode != "None":
+            raise ValueError("security_mode Sign/SignAndEncrypt needs a security_policy (Basic256Sha256)")
+        return self
 
 
 class FieldMap(BaseModel):
@@ -135,9 +146,9 @@ def load_file(path: Path) -> CsvReplay | ImageFolder | OpcUa | Mqtt | Modbus:
         problems = []
         for err in exc.errors():
             loc = [str(p) for p in err["loc"][1:]] if err["loc"] and err["loc"][0] in KINDS else [str(p) for p in err["loc"]]
-            key = ".".join(loc) or "kind"
+            key = ".".join(loc)  # empty for a rule about several keys together
             message = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{key}: {message}")
+            problems.append(f"{key}: {message}" if key else message.removeprefix("Value error, "))
         raise ConfigError(f"{path}: " + "; ".join(problems)) from None
     config.name = config.name or path.stem
     for attr in ("path", "processed", "failed", "certificate", "private_key", "ca_file"):

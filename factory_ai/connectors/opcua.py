@@ -28,6 +28,23 @@ from factory_ai.ingest import ReadingWriter, SensorReading
 log = logging.getLogger(__name__)
 
 
+def certificate_uri(path) -> str | None:  # noqa: ANN001
+    """The application URI in a certificate's subject alternative names (DER or PEM), if any."""
+    from cryptography import x509
+
+    data = open(path, "rb").read()
+    try:
+        cert = x509.load_der_x509_certificate(data)
+    except ValueError:
+        cert = x509.load_pem_x509_certificate(data)
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    uris = names.get_values_for_type(x509.UniformResourceIdentifier)
+    return uris[0] if uris else None
+
+
 class OpcUaConnector(Connector):
     kind = "opcua"
 
@@ -75,6 +92,11 @@ class OpcUaConnector(Connector):
         if config.security_policy != "None":
             if config.certificate is None or config.private_key is None:
                 raise ValueError(f"security policy {config.security_policy} needs certificate and private_key")
+            if config.security_mode == "None":
+                raise ValueError(f"security policy {config.security_policy} needs security_mode Sign or SignAndEncrypt")
+            uri = certificate_uri(config.certificate)
+            if uri:  # servers check that the session's application URI is the certificate's
+                client.application_uri = uri
             await client.set_security_string(
                 f"{config.security_policy},{config.security_mode},{config.certificate},{config.private_key}")
         self.client = client
