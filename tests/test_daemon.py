@@ -189,3 +189,41 @@ def test_writes_refused_without_a_configured_token(tmp_path: Path, fleet: Path, 
     finally:
         daemon.stop()
 
+
+
+def test_camera_verdicts_reach_the_reject_gate_over_mqtt(tmp_path: Path, fleet: Path, sample_images: Path,
+                                                         mosquitto) -> None:  # noqa: ANN001
+    """End to end through the daemon: an image lands in the camera folder, its verdict is
+    published on the line's MQTT topic, and MQTT telemetry lands in the store."""
+    import json
+
+    import paho.mqtt.client as paho
+
+    config = write_plant(tmp_path, fleet, forecast=False)
+    (tmp_path / "connectors" / "fleet.toml").unlink()
+    (tmp_path / "connectors" / "broker.toml").write_text(
+        f'kind = "mqtt"\nport = {mosquitto.port}\ntopics = ["plant/+/+/telemetry"]\ntimestamp_field = "ts"\n'
+        'verdict_topic = "plant/{line}/verdicts"\n[[fields]]\nfield = "vib"\nsensor = "vibration"\n')
+    heard: list[dict] = []
+    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="reject-gate")
+    listener.on_message = lambda c, u, m: heard.append(json.loads(m.payload))
+    listener.connect("127.0.0.1", mosquitto.port)
+    listener.subscribe("plant/line1/verdicts", qos=1)
+    listener.loop_start()
+    settings = load_settings(config, environ={})
+    daemon = Daemon(settings, [load_file(p) for p in sorted((tmp_path / "connectors").glob("*.toml"))])
+    daemon.start()
+    try:
+        assert _wait(lambda: all(c.state.up for c in daemon.connectors))
+        for i, path in enumerate(images(sample_images, 4)):
+            shutil.copy(path, tmp_path / "camera" / f"part-{i}.png")
+        listener.publish("plant/line1/pump-03/telemetry", json.dumps({"ts": "2026-03-01T00:00:00Z", "vib": 2.2}),
+                         qos=1)
+        assert _wait(lambda: len(heard) == 4), heard
+        assert {h["source"].rsplit("/", 1)[-1] for h in heard} == {f"part-{i}.png" for i in range(4)}
+        assert all(h["line"] == "line1" and h["verdict"] in ("pass", "reject", "review") for h in heard)
+        assert _wait(lambda: daemon.writer.stats.written == 1)
+    finally:
+        daemon.stop()
+        listener.loop_stop()
+        listener.disconnect()
