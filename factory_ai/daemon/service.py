@@ -62,7 +62,7 @@ class Summary:
             f"readings: {self.readings_accepted} accepted this run ({self.readings_refused} refused, "
             f"{self.readings_spooled} waiting in the spool); the store holds {s.get('readings', '?')} "
             f"from {s.get('sensors', '?')} sensors on {s.get('assets', '?')} assets",
-            f"inspections: {self.images_judged} images judged this run; stored: {verdicts}",
+            f"inspections: {self.images_judged} images judged this run; the store holds {verdicts}",
             f"predictions: {self.forecast_runs} scoring runs this run; the store holds {s.get('predictions', '?')}"
             + (f", latest per asset: {s['latest_predictions']}" if s.get("latest_predictions") else ""),
             f"alerts: {s.get('alerts_open', '?')} open of {s.get('alerts', '?')}",

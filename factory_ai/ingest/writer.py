@@ -230,12 +230,15 @@ class ReadingWriter:
     # -- database --------------------------------------------------------------------------------
     def _insert(self, batch: list[SensorReading]) -> None:
         ids = self._ids(batch)
-        rows = [(ids[r.asset, r.sensor], r.ts if r.ts.tzinfo is UTC else r.ts.astimezone(UTC), float(r.value))
-                for r in batch]
-        inserted = _insert_sqlite(self.store, rows) if self.store.dialect == "sqlite" else _insert_postgres(self.store, rows)
+        if self.store.dialect == "sqlite":
+            inserted = _insert_sqlite(self.store, _sqlite_rows(batch, ids))
+        else:
+            rows = [(ids[r.asset, r.sensor], r.ts if r.ts.tzinfo is UTC else r.ts.astimezone(UTC), float(r.value))
+                    for r in batch]
+            inserted = _insert_postgres(self.store, rows)
         with self._cond:
             self.stats.written += inserted
-            self.stats.duplicates += len(rows) - inserted
+            self.stats.duplicates += len(batch) - inserted
             self.stats.batches += 1
 
     def _ids(self, batch: list[SensorReading]) -> dict[tuple[str, str], int]:
@@ -266,12 +269,30 @@ class ReadingWriter:
         return self._sensor_ids
 
 
-def _insert_sqlite(store: Store, rows: list[tuple[int, datetime, float]]) -> int:
+def _sqlite_rows(batch: list[SensorReading], ids: dict[tuple[str, str], int]) -> list[tuple[int, str, float]]:
+    """Rows as SQLite stores them, timestamps as UTC text (the store's UTCDateTime format).
+
+    Formatting a datetime costs more than inserting the row, and the readings of one poll,
+    message or replay step share their timestamp, so each distinct instant is formatted once
+    per batch (aware datetimes hash by instant, so equal times in other zones share it too).
+    """
+    text: dict[datetime, str] = {}
+    rows = []
+    for r in batch:
+        ts = r.ts
+        stamp = text.get(ts)
+        if stamp is None:
+            utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+            stamp = text[ts] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+        rows.append((ids[r.asset, r.sensor], stamp, r.value))
+    return rows
+
+
+def _insert_sqlite(store: Store, rows: list[tuple[int, str, float]]) -> int:
     connection = store.engine.raw_connection()
     try:
         cursor = connection.cursor()
-        cursor.executemany("INSERT OR IGNORE INTO readings (sensor_id, ts, value) VALUES (?, ?, ?)",
-                           [(s, t.replace(tzinfo=None).isoformat(" ", "microseconds"), v) for s, t, v in rows])
+        cursor.executemany("INSERT OR IGNORE INTO readings (sensor_id, ts, value) VALUES (?, ?, ?)", rows)
         inserted = cursor.rowcount
         connection.commit()
         return inserted
