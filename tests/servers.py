@@ -38,6 +38,17 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
 
 
+def wait_until(predicate, timeout: float = 20.0, step: float = 0.05) -> bool:  # noqa: ANN001
+    """Poll ``predicate`` until it is true or ``timeout`` passes; returns its last value, so a
+    test can ``assert wait_until(...)`` and fail with the state it was waiting for."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
 @dataclass
 class Postgres:
     url: str

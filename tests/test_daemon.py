@@ -14,19 +14,13 @@ from factory_ai.config import load_settings
 from factory_ai.connectors.config import load_file
 from factory_ai.daemon.service import Daemon
 from tests.conftest import ROOT
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "line-1-token"
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def write_plant(folder: Path, fleet: Path, *, speed: float = 20000, forecast: bool = True) -> Path:
@@ -77,7 +71,7 @@ def test_api_inspection_scoring_and_metrics(daemon: Daemon, sample_images: Path,
         shutil.copy(path, camera / f"{i:02d}-{path.parent.name}.png")
     (camera / "torn.png").write_bytes(chosen[0].read_bytes()[:-40] + b"IEND\xaeB`\x82")  # damaged, looks whole
     client = httpx.Client(timeout=10)
-    assert _wait(lambda: daemon.inspector.judged == 9)
+    assert wait_until(lambda: daemon.inspector.judged == 9)
     assert sorted(p.name for p in (camera / "failed").iterdir()) == ["torn.png"]
     assert len(list((camera / "processed").iterdir())) == 8
 
@@ -105,7 +99,7 @@ def test_api_inspection_scoring_and_metrics(daemon: Daemon, sample_images: Path,
     assert len(client.get(_url(daemon, "/api/v1/inspections?verdict=error")).json()) == 2
 
     # Forecasts: the replay fills the store, the scorer forecasts every pump on its interval.
-    assert _wait(lambda: daemon.scorer.runs >= 2, 30)
+    assert wait_until(lambda: daemon.scorer.runs >= 2, 30)
     daemon.results.flush()
     predictions = client.get(_url(daemon, "/api/v1/predictions?limit=500")).json()
     assert predictions and {p["model"] for p in predictions} == {"demo-fleet v1"}
@@ -154,7 +148,7 @@ def test_hot_reload_under_load_fails_no_request(daemon: Daemon, sample_images: P
     card = (registry / "v2" / "card.json").read_text().replace('"version": "v1"', '"version": "v2"')
     (registry / "v2" / "card.json").write_text(card)
     (registry / "CURRENT").write_text("v2\n")
-    assert _wait(lambda: daemon.vision.describe()["version"] == "v2", 10)
+    assert wait_until(lambda: daemon.vision.describe()["version"] == "v2", 10)
     time.sleep(1.0)
     stop.set()
     for worker in workers:
@@ -169,7 +163,7 @@ def test_hot_reload_under_load_fails_no_request(daemon: Daemon, sample_images: P
     shutil.copytree(registry / "v2", registry / "v3")
     (registry / "v3" / "model.onnx").write_bytes(b"corrupted")
     (registry / "CURRENT").write_text("v3\n")
-    assert _wait(lambda: daemon.vision.describe()["error"] is not None, 10)
+    assert wait_until(lambda: daemon.vision.describe()["error"] is not None, 10)
     assert daemon.vision.describe()["version"] == "v2"
     r = httpx.post(_url(daemon, "/api/v1/inspect"), files={"image": ("p.png", data, "image/png")},
                    headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
@@ -214,15 +208,15 @@ def test_camera_verdicts_reach_the_reject_gate_over_mqtt(tmp_path: Path, fleet: 
     daemon = Daemon(settings, [load_file(p) for p in sorted((tmp_path / "connectors").glob("*.toml"))])
     daemon.start()
     try:
-        assert _wait(lambda: all(c.state.up for c in daemon.connectors))
+        assert wait_until(lambda: all(c.state.up for c in daemon.connectors))
         for i, path in enumerate(images(sample_images, 4)):
             shutil.copy(path, tmp_path / "camera" / f"part-{i}.png")
         listener.publish("plant/line1/pump-03/telemetry", json.dumps({"ts": "2026-03-01T00:00:00Z", "vib": 2.2}),
                          qos=1)
-        assert _wait(lambda: len(heard) == 4), heard
+        assert wait_until(lambda: len(heard) == 4), heard
         assert {h["source"].rsplit("/", 1)[-1] for h in heard} == {f"part-{i}.png" for i in range(4)}
         assert all(h["line"] == "line1" and h["verdict"] in ("pass", "reject", "review") for h in heard)
-        assert _wait(lambda: daemon.writer.stats.written == 1)
+        assert wait_until(lambda: daemon.writer.stats.written == 1)
     finally:
         daemon.stop()
         listener.loop_stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, wait_until
 from tests.test_daemon import images, write_plant
 
 pytestmark = pytest.mark.slow
@@ -38,13 +38,6 @@ def _health(port: int) -> dict | None:
         return None
 
 
-def _wait(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def _readings(db: Path) -> int:
@@ -60,10 +53,10 @@ def test_sigterm_drains_every_accepted_reading_within_10_s(tmp_path: Path, fleet
     port = free_port()
     process = _start(config, env={"FACTORY_AI_API__PORT": str(port)})
     try:
-        assert _wait(lambda: (_health(port) or {}).get("ingest", {}).get("accepted", 0) > 5000), process.poll()
+        assert wait_until(lambda: (_health(port) or {}).get("ingest", {}).get("accepted", 0) > 5000, 60), process.poll()
         for i, path in enumerate(images(sample_images, 5)):
             shutil.copy(path, tmp_path / "camera" / f"{i}.png")
-        assert _wait(lambda: (_health(port) or {}).get("connectors", {}).get("camera", {}).get("received") == 5)
+        assert wait_until(lambda: (_health(port) or {}).get("connectors", {}).get("camera", {}).get("received") == 5, 60)
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=15)
@@ -87,7 +80,7 @@ def test_sigkill_leaves_an_intact_store_and_the_daemon_resumes(tmp_path: Path, f
     db = tmp_path / "var" / "factory.db"
     process = _start(config, env={"FACTORY_AI_API__PORT": str(port)})
     try:
-        assert _wait(lambda: db.exists() and _readings(db) > 500), process.poll()
+        assert wait_until(lambda: db.exists() and _readings(db) > 500, 60), process.poll()
     finally:
         process.kill()  # SIGKILL: no clean-up of any kind
         process.wait(10)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from factory_ai.connectors.config import ImageFolder
 from factory_ai.connectors.image_folder import ImageFolderConnector, looks_complete
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +42,6 @@ class _Judge:
         return "pass"
 
 
-def _wait(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def _connector(folder: Path, judge: _Judge, **extra) -> ImageFolderConnector:
@@ -80,7 +74,7 @@ def test_waits_for_complete_files_and_moves_them_aside(tmp_path: Path) -> None:
     (folder / "processed" / "part-2.png").write_bytes(b"an earlier part-2, kept")
     connector.start()
     try:
-        assert _wait(lambda: connector.state.up)
+        assert wait_until(lambda: connector.state.up)
         # A camera writing slowly: half the file, a pause well past settle_seconds, the rest.
         whole = _png(1)
         with open(folder / "part-1.png", "wb") as handle:
@@ -89,13 +83,13 @@ def test_waits_for_complete_files_and_moves_them_aside(tmp_path: Path) -> None:
             time.sleep(1.0)
             assert judge.seen == []  # incomplete PNG: not judged, although it sat still for 1 s
             handle.write(whole[200:])
-        assert _wait(lambda: (folder / "processed" / "part-1.png").exists())
+        assert wait_until(lambda: (folder / "processed" / "part-1.png").exists())
         assert judge.seen == [("part-1.png", len(whole))]
 
         (folder / "part-2.png").write_bytes(_png(2))  # same name as one already processed
         (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage IEND\xaeB`\x82")  # looks whole, is not
         (folder / "notes.txt").write_text("not an image pattern: left alone")
-        assert _wait(lambda: connector.state.detail["processed"] == 2 and connector.state.detail["failed"] == 1)
+        assert wait_until(lambda: connector.state.detail["processed"] == 2 and connector.state.detail["failed"] == 1)
         assert (folder / "processed" / "part-2.png").read_bytes() == b"an earlier part-2, kept"
         assert (folder / "processed" / "part-2.1.png").read_bytes() == _png(2)
         assert (folder / "failed" / "broken.png").exists()
@@ -115,10 +109,10 @@ def test_unknown_formats_wait_for_the_settle_time(tmp_path: Path) -> None:
     connector = _connector(folder, judge, settle_seconds=0.8)
     connector.start()
     try:
-        assert _wait(lambda: connector.state.up)
+        assert wait_until(lambda: connector.state.up)
         start = time.monotonic()
         (folder / "frame.tif").write_bytes(tiff.getvalue())
-        assert _wait(lambda: (folder / "processed" / "frame.tif").exists())
+        assert wait_until(lambda: (folder / "processed" / "frame.tif").exists())
         assert time.monotonic() - start >= 0.8
     finally:
         connector.stop()
@@ -135,7 +129,7 @@ def test_a_judge_that_cannot_work_keeps_the_file(tmp_path: Path) -> None:
     (folder / "part.png").write_bytes(_png())
     connector.start()
     try:
-        assert _wait(lambda: connector.state.errors >= 1)
+        assert wait_until(lambda: connector.state.errors >= 1)
         assert (folder / "part.png").exists()  # kept for when the model is back
         assert "not available" in connector.state.last_error
     finally:

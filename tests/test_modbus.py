@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from factory_ai.connectors.modbus import ModbusConnector, blocks, decode
 from factory_ai.ingest import ReadingWriter
 from factory_ai.store import Store
 from factory_ai.store.tables import Reading, Sensor
+from tests.servers import wait_until
 
 pytest.importorskip("pymodbus")
 pytestmark = pytest.mark.slow
@@ -67,13 +67,6 @@ def _values(store: Store) -> dict[str, list[float]]:
     return out
 
 
-def _wait(predicate, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_polls_decodes_survives_bad_registers_and_restarts(server, tmp_path: Path) -> None:
@@ -94,7 +87,7 @@ def test_polls_decodes_survives_bad_registers_and_restarts(server, tmp_path: Pat
         ]})
     connector = ModbusConnector(config, writer)
     connector.start()
-    assert _wait(lambda: connector.state.detail["polls"] >= 5)
+    assert wait_until(lambda: connector.state.detail["polls"] >= 5)
     assert connector.state.up
     assert connector.state.malformed >= 10  # the NaN register and the missing block, every poll
     writer.flush()
@@ -106,11 +99,11 @@ def test_polls_decodes_survives_bad_registers_and_restarts(server, tmp_path: Pat
 
     # The device goes away and comes back: the connector reconnects on its own.
     server.stop()
-    assert _wait(lambda: not connector.state.up)
+    assert wait_until(lambda: not connector.state.up)
     polls = connector.state.detail["polls"]
     server.start()
     server.set("holding", 0, [300])
-    assert _wait(lambda: connector.state.up and connector.state.detail["polls"] > polls + 2, 30)
+    assert wait_until(lambda: connector.state.up and connector.state.detail["polls"] > polls + 2, 30)
     writer.flush()
     assert _values(store)["temperature"][-1] == pytest.approx(30.0)
     connector.stop()

@@ -17,6 +17,7 @@ from factory_ai.connectors.mqtt import MqttConnector, field_value, parse_timesta
 from factory_ai.ingest import ReadingWriter
 from factory_ai.store import Store
 from factory_ai.store.tables import Reading, Sensor
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +42,6 @@ def _client(port: int, client_id: str, clean: bool = True):
     return client
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def _count(store: Store, sensor: str | None = None) -> int:
@@ -81,7 +75,7 @@ def test_readings_in_malformed_counted_verdicts_out(mosquitto, store: Store, tmp
     connector = MqttConnector(_config(mosquitto.port, verdict_topic="plant/{line}/verdicts",
                                       alert_topic="plant/alerts/{severity}"), writer)
     connector.start()
-    assert _wait(lambda: connector.state.up, 10), connector.state
+    assert wait_until(lambda: connector.state.up, 10), connector.state
     heard: list[tuple[str, dict]] = []
     listener = _client(mosquitto.port, "listener")
     listener.on_message = lambda c, u, m: heard.append((m.topic, json.loads(m.payload)))
@@ -93,7 +87,7 @@ def test_readings_in_malformed_counted_verdicts_out(mosquitto, store: Store, tmp
                     {"ts": "2026-03-01T12:00:04Z", "temp": 62.0}]:
         body = payload if isinstance(payload, bytes) else json.dumps(payload)
         publisher.publish("plant/line1/pump-07/telemetry", body, qos=1).wait_for_publish(5)
-    assert _wait(lambda: connector.state.received == 3 and connector.state.malformed == 4, 10), connector.state
+    assert wait_until(lambda: connector.state.received == 3 and connector.state.malformed == 4, 10), connector.state
     writer.flush()
     assert _count(store) == 3  # two from the first message, one from the last
     assert connector.state.up  # bad messages cost themselves only
@@ -101,7 +95,7 @@ def test_readings_in_malformed_counted_verdicts_out(mosquitto, store: Store, tmp
     time.sleep(0.3)  # the listener's subscription is in place
     connector.publish_verdict({"line": "line1", "verdict": "reject", "label": "crack"})
     connector.publish_alert({"severity": "critical", "message": "pump-07 bearing"})
-    assert _wait(lambda: len(heard) == 2, 10), heard
+    assert wait_until(lambda: len(heard) == 2, 10), heard
     assert ("plant/line1/verdicts", {"line": "line1", "verdict": "reject", "label": "crack"}) in heard
     assert any(topic == "plant/alerts/critical" for topic, _ in heard)
     for client in (listener, publisher):
@@ -117,7 +111,7 @@ def test_broker_restart_mid_stream_loses_no_reading(mosquitto, store: Store, tmp
     writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
     connector = MqttConnector(_config(mosquitto.port), writer)
     connector.start()
-    assert _wait(lambda: connector.state.up, 10)
+    assert wait_until(lambda: connector.state.up, 10)
     publisher = _client(mosquitto.port, "gateway-1", clean=False)
     acked: set[int] = set()
     publisher.on_publish = lambda client, userdata, mid, reason, properties: acked.add(mid)
@@ -140,8 +134,8 @@ def test_broker_restart_mid_stream_loses_no_reading(mosquitto, store: Store, tmp
     assert restarted.wait(30)
     # Messages published while the broker was down were queued by the client (rc "not
     # connected"); all of them must be acknowledged by the broker after the restart.
-    assert _wait(lambda: len(acked) >= total, 60), f"{len(acked)} of {total} acknowledged by the broker"
-    assert _wait(lambda: writer.stats.accepted >= total, 60), (writer.stats, connector.state)
+    assert wait_until(lambda: len(acked) >= total, 60), f"{len(acked)} of {total} acknowledged by the broker"
+    assert wait_until(lambda: writer.stats.accepted >= total, 60), (writer.stats, connector.state)
     writer.flush()
     assert _count(store, "vibration") == total
     assert connector.state.errors >= 1  # it did notice the broker going away

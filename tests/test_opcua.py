@@ -13,18 +13,12 @@ from factory_ai.connectors.opcua import OpcUaConnector
 from factory_ai.ingest import ReadingWriter
 from factory_ai.store import Store
 from factory_ai.store.tables import Reading, Sensor
+from tests.servers import wait_until
 
 pytest.importorskip("asyncua")
 pytestmark = pytest.mark.slow
 
 
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def _config(server, **extra) -> OpcUa:  # noqa: ANN001
@@ -60,14 +54,14 @@ def test_subscribes_writes_reject_bit_and_reconnects(env) -> None:  # noqa: ANN0
     connector = OpcUaConnector(_config(server), writer)
     try:
         connector.start()
-        assert _wait(lambda: connector.state.up and connector.state.received >= 2), connector.state
+        assert wait_until(lambda: connector.state.up and connector.state.received >= 2), connector.state
         for value in (21.0, 22.5, 24.0):
             server.set("Temperature", value)
             time.sleep(0.2)
         server.set("Temperature", float("nan"))  # a sensor fault: NaN is counted as malformed, skipped
-        assert _wait(lambda: connector.state.malformed == 1)
+        assert wait_until(lambda: connector.state.malformed == 1)
         server.set("Temperature", 25.0)
-        assert _wait(lambda: (writer.flush() and _values(store, "temperature")[-1:] == [25.0]))
+        assert wait_until(lambda: (writer.flush() and _values(store, "temperature")[-1:] == [25.0]))
         assert _values(store, "temperature")[-4:] == [21.0, 22.5, 24.0, 25.0]
 
         # The reject gate: a rejecting verdict sets the bit, a passing one clears it.
@@ -80,13 +74,13 @@ def test_subscribes_writes_reject_bit_and_reconnects(env) -> None:  # noqa: ANN0
         # The server restarts: the connector notices, reconnects and subscribes again.
         port = server.port
         server.stop()
-        assert _wait(lambda: not connector.state.up)
+        assert wait_until(lambda: not connector.state.up)
         server = OpcUaServer(port=port)
         server.start()
-        assert _wait(lambda: connector.state.up, 30), connector.state
+        assert wait_until(lambda: connector.state.up, 30), connector.state
         time.sleep(0.5)
         server.set("Temperature", 31.0)
-        assert _wait(lambda: (writer.flush() and _values(store, "temperature")[-1:] == [31.0]))
+        assert wait_until(lambda: (writer.flush() and _values(store, "temperature")[-1:] == [31.0]))
         assert connector.state.detail["reconnects"] >= 1
     finally:
         connector.stop()
@@ -104,8 +98,8 @@ def test_user_and_password_login(env) -> None:  # noqa: ANN001
     try:
         wrong.start()
         right.start()
-        assert _wait(lambda: right.state.up and right.state.received >= 2)
-        assert _wait(lambda: wrong.state.errors >= 1)
+        assert wait_until(lambda: right.state.up and right.state.received >= 2)
+        assert wait_until(lambda: wrong.state.errors >= 1)
         assert not wrong.state.up and wrong.state.received == 0
         assert "Bad" in (wrong.state.last_error or "") or "denied" in (wrong.state.last_error or "").lower()
     finally:
@@ -131,10 +125,10 @@ def test_encrypted_session_with_certificates(env, tmp_path: Path) -> None:  # no
     try:
         plain.start()
         secure.start()
-        assert _wait(lambda: secure.state.up and secure.state.received >= 2, 30), secure.state
+        assert wait_until(lambda: secure.state.up and secure.state.received >= 2, 30), secure.state
         server.set("Pressure", 6.5)
-        assert _wait(lambda: (writer.flush() and _values(store, "pressure")[-1:] == [6.5]))
-        assert _wait(lambda: plain.state.errors >= 1)
+        assert wait_until(lambda: (writer.flush() and _values(store, "pressure")[-1:] == [6.5]))
+        assert wait_until(lambda: plain.state.errors >= 1)
         assert not plain.state.up  # the server refuses unencrypted sessions
     finally:
         plain.stop()

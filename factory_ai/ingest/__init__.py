@@ -4,6 +4,9 @@
 - :class:`~factory_ai.ingest.writer.ReadingWriter` takes readings through a bounded queue
   (backpressure, never unbounded memory) into batched inserts that ignore duplicates, and
   spools batches to disk while the database is away, replaying them in order when it returns.
+- :class:`~factory_ai.ingest.results.ResultWriter` does the same for inspections and
+  predictions, so a verdict is published before it is stored.
+- :mod:`~factory_ai.ingest.spool` holds the spool files and retry backoff both share.
 """
 
 from factory_ai.ingest.reading import SensorReading

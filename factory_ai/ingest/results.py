@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
-import time
 from collections import deque
 from pathlib import Path
 
 from sqlmodel import SQLModel
 
+from factory_ai.ingest.spool import Backoff, Spool
 from factory_ai.store.database import Store
 from factory_ai.store.tables import Inspection, Prediction
 
@@ -31,20 +30,17 @@ class ResultWriter:
                  max_backoff: float = 30.0) -> None:
         self.store = store
         self.spool_dir = Path(spool_dir)
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.max_queue = max_queue
         self.flush_interval = flush_interval
-        self.max_backoff = max_backoff
         self.written = 0
-        self.spooled = 0
+        self._spool = Spool(self.spool_dir)
+        self.spooled = self._spool.lines_waiting()
         self.db_up = True
         self._rows: deque[SQLModel] = deque()
         self._busy = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._spool_files: deque[Path] = deque(sorted(self.spool_dir.glob("*.jsonl")))
-        self._seq = max((int(p.stem) for p in self._spool_files), default=0)
-        self._backoff, self._retry_at = 0.5, 0.0
+        self._backoff = Backoff(cap=max_backoff)
         self._thread = threading.Thread(target=self._run, name="result-writer", daemon=True)
         self._thread.start()
 
@@ -86,15 +82,15 @@ class ResultWriter:
                 self._busy = len(batch)
             try:
                 if batch:
-                    if self._spool_files:
-                        self._spool(batch)
+                    if self._spool:
+                        self._to_spool(batch)
                     else:
                         try:
                             self._insert(batch)
                         except Exception as exc:  # noqa: BLE001 - any database failure: keep the rows
                             self._down(exc)
-                            self._spool(batch)
-                if self._spool_files and time.monotonic() >= self._retry_at:
+                            self._to_spool(batch)
+                if self._spool and self._backoff.due():
                     self._replay()
             finally:
                 with self._cond:
@@ -109,40 +105,27 @@ class ResultWriter:
         self.written += len(batch)
         if not self.db_up:
             log.warning("database is back: results are being stored again")
-        self.db_up, self._backoff = True, 0.5
+        self.db_up = True
+        self._backoff.succeeded()
 
     def _down(self, exc: Exception) -> None:
         if self.db_up:
             log.error("database unavailable (%s): spooling results to %s", str(exc).splitlines()[0], self.spool_dir)
         self.db_up = False
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self.max_backoff)
+        self._backoff.failed()
 
-    def _spool(self, batch: list[SQLModel]) -> None:
-        self._seq += 1
-        path = self.spool_dir / f"{self._seq:012d}.jsonl"
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for row in batch:
-                data = row.model_dump(mode="json", exclude={"id"})
-                handle.write(json.dumps({"table": row.__tablename__, "row": data}) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        self._spool_files.append(path)
+    def _to_spool(self, batch: list[SQLModel]) -> None:
+        self._spool.write(json.dumps({"table": row.__tablename__, "row": row.model_dump(mode="json", exclude={"id"})})
+                          for row in batch)
         self.spooled += len(batch)
 
     def _replay(self) -> None:
-        while self._spool_files:
-            path = self._spool_files[0]
+        while (oldest := self._spool.oldest()) is not None:
             try:
-                with open(path, encoding="utf-8") as handle:
-                    rows = [_TABLES[item["table"]].model_validate(item["row"])
-                            for item in map(json.loads, handle) if item]
+                rows = [_TABLES[item["table"]].model_validate(item["row"]) for item in map(json.loads, oldest[1])]
                 self._insert(rows)
             except Exception as exc:  # noqa: BLE001
                 self._down(exc)
                 return
-            path.unlink()
-            self._spool_files.popleft()
+            self._spool.remove_oldest()
             self.spooled -= len(rows)

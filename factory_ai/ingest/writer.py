@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import queue
 import threading
 import time
@@ -35,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 
 from factory_ai.ingest.reading import SensorReading
+from factory_ai.ingest.spool import Backoff, Spool
 from factory_ai.store.database import Store
 from factory_ai.store.tables import Asset, Sensor
 
@@ -64,7 +64,6 @@ class ReadingWriter:
             raise ValueError(f"readings ingestion supports SQLite and PostgreSQL, not {store.dialect}")
         self.store = store
         self.spool_dir = Path(spool_dir)
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.max_backoff = max_backoff
@@ -77,13 +76,9 @@ class ReadingWriter:
         self._cond = threading.Condition()
         self._sensor_ids: dict[tuple[str, str], int] = {}
         self._stop = threading.Event()
-        self._backoff = 0.5
-        self._retry_at = 0.0
-        # Spool files oldest first; listed once here, then kept in step by _spool and _replay
-        # (so the writer's loop never lists the folder).
-        self._spooled: deque[Path] = deque(sorted(self.spool_dir.glob("*.jsonl")))
-        self._seq = max((int(p.stem) for p in self._spooled), default=0)
-        self.stats.spooled_rows = sum(_count_lines(p) for p in self._spooled)
+        self._backoff = Backoff(cap=max_backoff)
+        self._spool = Spool(self.spool_dir)
+        self.stats.spooled_rows = self._spool.lines_waiting()
         self._thread = threading.Thread(target=self._run, name="reading-writer", daemon=True)
         self._thread.start()
 
@@ -161,9 +156,9 @@ class ReadingWriter:
                         self._cond.notify_all()
             elif self._stop.is_set():
                 break
-            if self._spooled and time.monotonic() >= self._retry_at:
+            if self._spool and self._backoff.due():
                 self._replay()
-        if self._spooled:
+        if self._spool:
             self._replay()
 
     def _drain(self) -> list[SensorReading]:
@@ -177,53 +172,42 @@ class ReadingWriter:
         return batch
 
     def _handle(self, batch: list[SensorReading]) -> None:
-        if self._spooled:  # older readings wait on disk: keep the order
-            self._spool(batch)
+        if self._spool:  # older readings wait on disk: keep the order
+            self._to_spool(batch)
             return
         try:
             self._insert(batch)
         except Exception as exc:  # noqa: BLE001 - any database failure: keep the data, retry later
             self._down(exc)
-            self._spool(batch)
+            self._to_spool(batch)
 
     def _replay(self) -> None:
-        while self._spooled:
-            path = self._spooled[0]
+        while (oldest := self._spool.oldest()) is not None:
+            path, lines = oldest
             try:
-                batch = _read_spool(path)
+                batch = [_reading(line) for line in lines]
                 self._insert(batch)
             except Exception as exc:  # noqa: BLE001
                 self._down(exc)
                 return
-            path.unlink()
-            self._spooled.popleft()
+            self._spool.remove_oldest()
             with self._cond:
                 self.stats.spooled_rows -= len(batch)
             log.info("replayed %d spooled readings from %s", len(batch), path.name)
         if not self.stats.db_up:
             log.warning("database is back: spool replayed")
-        self.stats.db_up, self._backoff = True, 0.5
+        self.stats.db_up = True
+        self._backoff.succeeded()
 
     def _down(self, exc: Exception) -> None:
         message = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if self.stats.db_up:
             log.error("database unavailable (%s): spooling readings to %s", message, self.spool_dir)
         self.stats.db_up, self.stats.last_error = False, message
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, self.max_backoff)
+        self._backoff.failed()
 
-    # -- spool files -----------------------------------------------------------------------------
-    def _spool(self, batch: list[SensorReading]) -> None:
-        self._seq += 1
-        path = self.spool_dir / f"{self._seq:012d}.jsonl"
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            for r in batch:
-                handle.write(json.dumps([r.asset, r.sensor, r.unit, r.ts.isoformat(), r.value]) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        self._spooled.append(path)
+    def _to_spool(self, batch: list[SensorReading]) -> None:
+        self._spool.write(json.dumps([r.asset, r.sensor, r.unit, r.ts.isoformat(), r.value]) for r in batch)
         with self._cond:
             self.stats.spooled_rows += len(batch)
 
@@ -321,15 +305,6 @@ def _insert_postgres(store: Store, rows: list[tuple[int, datetime, float]]) -> i
         connection.close()
 
 
-def _read_spool(path: Path) -> list[SensorReading]:
-    out = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            asset, sensor, unit, ts, value = json.loads(line)
-            out.append(SensorReading(asset, sensor, datetime.fromisoformat(ts), float(value), unit))
-    return out
-
-
-def _count_lines(path: Path) -> int:
-    with open(path, "rb") as handle:
-        return sum(1 for _ in handle)
+def _reading(line: str) -> SensorReading:
+    asset, sensor, unit, ts, value = json.loads(line)
+    return SensorReading(asset, sensor, datetime.fromisoformat(ts), float(value), unit)
