@@ -65,6 +65,19 @@ def postgres_server():
 
 
 @pytest.fixture
+def own_postgres():
+    """A PostgreSQL server for one test alone: outage tests stop and restart it."""
+    from tests.servers import Unavailable, start_postgres
+
+    try:
+        server = start_postgres()
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def postgres_url(postgres_server) -> str:
     """A fresh, empty database on the session's PostgreSQL server."""
     name = f"t_{uuid.uuid4().hex[:12]}"

@@ -79,37 +79,29 @@ def test_a_full_queue_pushes_back_instead_of_growing(tmp_path: Path) -> None:
     assert stats.written == stats.accepted and _count(store) == stats.accepted
 
 
-def test_database_outage_spools_then_replays_with_nothing_lost(tmp_path: Path) -> None:
-    from tests.servers import Unavailable, start_postgres
-
-    try:
-        server = start_postgres()
-    except Unavailable as exc:
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    try:
-        store = Store(server.url)
-        writer = ReadingWriter(store, tmp_path / "spool", batch_size=1000, max_backoff=0.5)
-        for r in _readings(5_000):
-            writer.put(r)
-        assert writer.flush()
-        server.pause()
-        for r in _readings(5_000, start=5_000):
-            writer.put(r)
-        assert writer.flush()
-        assert not writer.stats.db_up and writer.stats.spooled_rows == 5_000
-        assert len(list((tmp_path / "spool").glob("*.jsonl"))) >= 1
-        server.resume()
-        for r in _readings(2_000, start=10_000):
-            writer.put(r)
-        deadline = time.monotonic() + 30
-        while writer.stats.spooled_rows and time.monotonic() < deadline:
-            time.sleep(0.1)
-        stats = writer.close()
-        assert stats.db_up and stats.spooled_rows == 0
-        assert _count(store) == 12_000 and stats.written == 12_000
-        store.close()
-    finally:
-        server.stop()
+def test_database_outage_spools_then_replays_with_nothing_lost(tmp_path: Path, own_postgres) -> None:  # noqa: ANN001
+    server = own_postgres
+    store = Store(server.url)
+    writer = ReadingWriter(store, tmp_path / "spool", batch_size=1000, max_backoff=0.5)
+    for r in _readings(5_000):
+        writer.put(r)
+    assert writer.flush()
+    server.pause()
+    for r in _readings(5_000, start=5_000):
+        writer.put(r)
+    assert writer.flush()
+    assert not writer.stats.db_up and writer.stats.spooled_rows == 5_000
+    assert len(list((tmp_path / "spool").glob("*.jsonl"))) >= 1
+    server.resume()
+    for r in _readings(2_000, start=10_000):
+        writer.put(r)
+    deadline = time.monotonic() + 30
+    while writer.stats.spooled_rows and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stats = writer.close()
+    assert stats.db_up and stats.spooled_rows == 0
+    assert _count(store) == 12_000 and stats.written == 12_000
+    store.close()
 
 
 def test_a_spool_left_behind_is_replayed_at_the_next_start(tmp_path: Path) -> None:
@@ -130,40 +122,33 @@ def test_a_spool_left_behind_is_replayed_at_the_next_start(tmp_path: Path) -> No
     assert _count(store) == 1_500 and stats.spooled_rows == 0 and not list(spool.glob("*.jsonl"))
 
 
-def test_results_survive_a_database_outage_in_order(tmp_path: Path) -> None:
+def test_results_survive_a_database_outage_in_order(tmp_path: Path, own_postgres) -> None:  # noqa: ANN001
     """Inspections written while PostgreSQL is down wait in the spool and land, in order, once
     it is back (the daemon publishes verdicts first, so the line never waits for the store)."""
     from sqlmodel import select
 
     from factory_ai.ingest.results import ResultWriter
     from factory_ai.store.tables import Inspection
-    from tests.servers import Unavailable, start_postgres
 
-    try:
-        server = start_postgres()
-    except Unavailable as exc:
-        pytest.skip(f"PostgreSQL not available: {exc}")
-    try:
-        store = Store(server.url)
-        writer = ResultWriter(store, tmp_path / "spool", max_backoff=0.5)
-        put = lambda i: writer.put(Inspection(source=f"cam/{i:04d}.png", verdict="pass", scores={"good": 0.9}))  # noqa: E731
-        for i in range(50):
-            put(i)
-        assert writer.flush()
-        server.pause()
-        for i in range(50, 150):
-            put(i)
-        assert writer.flush() and not writer.db_up and writer.spooled == 100
-        server.resume()
-        for i in range(150, 160):
-            put(i)
-        deadline = time.monotonic() + 30
-        while writer.spooled and time.monotonic() < deadline:
-            time.sleep(0.1)
-        writer.close()
-        with store.session() as session:
-            sources = session.exec(select(Inspection.source).order_by(Inspection.id)).all()
-        assert sources == [f"cam/{i:04d}.png" for i in range(160)]
-        store.close()
-    finally:
-        server.stop()
+    server = own_postgres
+    store = Store(server.url)
+    writer = ResultWriter(store, tmp_path / "spool", max_backoff=0.5)
+    put = lambda i: writer.put(Inspection(source=f"cam/{i:04d}.png", verdict="pass", scores={"good": 0.9}))  # noqa: E731
+    for i in range(50):
+        put(i)
+    assert writer.flush()
+    server.pause()
+    for i in range(50, 150):
+        put(i)
+    assert writer.flush() and not writer.db_up and writer.spooled == 100
+    server.resume()
+    for i in range(150, 160):
+        put(i)
+    deadline = time.monotonic() + 30
+    while writer.spooled and time.monotonic() < deadline:
+        time.sleep(0.1)
+    writer.close()
+    with store.session() as session:
+        sources = session.exec(select(Inspection.source).order_by(Inspection.id)).all()
+    assert sources == [f"cam/{i:04d}.png" for i in range(160)]
+    store.close()
