@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import queue
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
@@ -132,9 +133,15 @@ class OpcUaConnector(Connector):
         value = data.monitored_item.Value
         ts = value.SourceTimestamp or value.ServerTimestamp or datetime.now(UTC)
         ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)  # asyncua gives naive UTC
-        # asyncua calls this on its event loop: never block it on a full queue for long.
-        accepted = self.writer.put_many([SensorReading(mapping.asset, mapping.sensor, ts, float(val), mapping.unit)],
-                                        timeout=5.0)
+        # asyncua calls this on its event loop: never block it on a full queue for long. A
+        # subscription cannot redeliver, so a value that finds no room is lost: count it.
+        try:
+            accepted = self.writer.put_many(
+                [SensorReading(mapping.asset, mapping.sensor, ts, float(val), mapping.unit)], timeout=5.0)
+        except queue.Full:
+            self.state.detail["dropped"] = self.state.detail.get("dropped", 0) + 1
+            self.failed("the reading queue stayed full for 5 s: values are being dropped")
+            return
         self.data(accepted)
 
     def status_change_notification(self, status) -> None:  # noqa: ANN001
