@@ -118,3 +118,26 @@ def test_the_committed_connector_files_are_valid() -> None:
     assert {c.kind for c in configs} >= {"csv-replay", "image-folder"}
     replay_config = next(c for c in configs if c.kind == "csv-replay")
     assert replay_config.path.is_file()
+
+
+def test_csv_replay_of_a_real_femto_bearing_run(tmp_path: Path) -> None:
+    """The FEMTO/PRONOSTIA Bearing3_1 folder (real run to failure) replayed as features, one
+    snapshot per 10 s: every snapshot stored, and the bearing's vibration grows toward failure."""
+    from factory_ai.store.tables import Sensor
+    from tests.conftest import shared_dataset
+
+    folder = shared_dataset("femto_pronostia_bearing3_1")
+    config = CsvReplay(kind="csv-replay", name="bearing", path=folder, cycle_seconds=10, speed=1e9,
+                       units={"h_rms": "g", "v_rms": "g"})
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    writer = ReadingWriter(store, tmp_path / "spool")
+    accepted = replay(config, writer, threading.Event())
+    assert writer.close().written == accepted == 515 * 6
+    with store.session() as session:
+        rows = session.execute(select(Reading.ts, Reading.value).join(Sensor, Sensor.id == Reading.sensor_id)
+                               .where(Sensor.name == "h_rms").order_by(Reading.ts)).all()
+    assert len(rows) == 515
+    assert (rows[1][0] - rows[0][0]).total_seconds() == 10
+    values = [v for _, v in rows]
+    assert sum(values[-20:]) > 1.5 * sum(values[:20])  # wear shows: RMS 0.87 g at the end, 0.47 g at the start
+    store.close()

@@ -27,7 +27,7 @@ class CsvReplay(_Connector):
 
     kind: Literal["csv-replay"]
     path: Path
-    format: Literal["auto", "csv", "parquet", "cmapss"] = "auto"
+    format: Literal["auto", "csv", "parquet", "cmapss", "femto"] = "auto"
     asset_column: str = "asset"
     time_column: str = "time"
     speed: float = Field(default=60.0, gt=0, description="Data seconds per wall-clock second (0 < speed).")

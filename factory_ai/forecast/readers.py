@@ -21,7 +21,7 @@ import pandas as pd
 from factory_ai.errors import DataError
 from factory_ai.forecast.history import ASSET, TIME, History, build
 
-FORMATS = ("auto", "cmapss", "csv", "parquet", "ai4i")
+FORMATS = ("auto", "cmapss", "csv", "parquet", "ai4i", "femto")
 CMAPSS_SETTINGS = [f"setting_{i}" for i in range(1, 4)]
 CMAPSS_SENSORS = [f"sensor_{i}" for i in range(1, 22)]
 AI4I_LABEL = "Machine failure"
@@ -32,6 +32,8 @@ AI4I_NUMERIC = ["Air temperature [K]", "Process temperature [K]", "Rotational sp
 
 def detect_format(path: Path) -> str:
     name = path.name.lower()
+    if path.is_dir() and any(path.glob("acc_*.csv")):
+        return "femto"
     if path.suffix.lower() == ".parquet":
         return "parquet"
     if path.suffix.lower() == ".txt" and ("fd00" in name or name.startswith(("train_", "test_"))):
@@ -54,9 +56,14 @@ def read(
 ) -> tuple[History, list[str]]:
     """Read ``path``; return the history and notes (fixes made, things to know)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() and not (path.is_dir() and fmt in ("auto", "femto")):
         raise DataError(f"{path}: file not found")
     fmt = detect_format(path) if fmt == "auto" else fmt
+    if fmt == "femto":
+        history, notes = read_femto(path)
+        if run_to_failure:
+            history.failures = {a: [float(g[TIME].iloc[-1])] for a, g in history.per_asset().items()}
+        return history, notes
     if fmt == "cmapss":
         return read_cmapss(path, run_to_failure=run_to_failure)
     if fmt == "ai4i":
@@ -69,6 +76,38 @@ def read(
             history.failures = {a: [float(g[TIME].iloc[-1])] for a, g in history.per_asset().items()}
         return history, notes
     raise DataError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def read_femto(folder: Path) -> tuple[History, list[str]]:
+    """A FEMTO/PRONOSTIA bearing folder: one row of vibration features per ``acc_*.csv`` snapshot.
+
+    Each snapshot is 0.1 s of 25.6 kHz acceleration (horizontal and vertical, in g), taken
+    every 10 s. Raw samples are far too dense for a readings table, so each snapshot becomes
+    its RMS, peak and (excess) kurtosis per axis, the features bearing-wear models use. Time
+    counts snapshots (one cycle = 10 s: replay with ``cycle_seconds = 10``). The asset is
+    the folder's name.
+    """
+    files = sorted(Path(folder).glob("acc_*.csv"))
+    if not files:
+        raise DataError(f"{folder}: no acc_*.csv snapshots (a FEMTO/PRONOSTIA bearing folder)")
+    rows, notes = [], []
+    for i, path in enumerate(files, start=1):
+        try:
+            samples = pd.read_csv(path, header=None, usecols=[4, 5]).to_numpy(np.float64)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            notes.append(f"{path.name} skipped: {exc}")
+            continue
+        row = {ASSET: Path(folder).name, TIME: float(i)}
+        for axis, values in zip(("h", "v"), samples.T, strict=True):
+            centred = values - values.mean()
+            var = float(np.mean(centred ** 2))
+            row[f"{axis}_rms"] = float(np.sqrt(np.mean(values ** 2)))
+            row[f"{axis}_peak"] = float(np.abs(values).max())
+            row[f"{axis}_kurtosis"] = float(np.mean(centred ** 4) / var ** 2 - 3.0) if var > 0 else np.nan
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    history, build_notes = build(frame, asset=ASSET, time=TIME, time_unit="cycle")
+    return history, [f"{len(rows)} snapshots of {Path(folder).name} as vibration features", *notes, *build_notes]
 
 
 def read_cmapss(path: Path, *, run_to_failure: bool | None = None) -> tuple[History, list[str]]:
