@@ -141,3 +141,22 @@ def test_csv_replay_of_a_real_femto_bearing_run(tmp_path: Path) -> None:
     values = [v for _, v in rows]
     assert sum(values[-20:]) > 1.5 * sum(values[:20])  # wear shows: RMS 0.87 g at the end, 0.47 g at the start
     store.close()
+
+
+def test_the_daemon_loads_the_folder_or_the_files_the_config_names(tmp_path: Path) -> None:
+    from factory_ai.config import load_settings
+    from factory_ai.daemon.service import load_connectors
+
+    folder = tmp_path / "connectors"
+    folder.mkdir()
+    for name in ("a", "b"):
+        (folder / f"{name}.toml").write_text(f'kind = "csv-replay"\npath = "{name}.csv"\n')
+    (tmp_path / "elsewhere.toml").write_text('kind = "image-folder"\npath = "cam"\n')
+    config = tmp_path / "factory.toml"
+    config.write_text("[daemon]\n")
+    assert [c.name for c in load_connectors(load_settings(config, environ={}))] == ["a", "b"]
+    config.write_text('[daemon]\nconnectors = ["connectors/b.toml", "elsewhere.toml"]\n')
+    assert [c.name for c in load_connectors(load_settings(config, environ={}))] == ["b", "elsewhere"]
+    config.write_text('[daemon]\nconnectors = ["missing.toml"]\n')
+    with pytest.raises(ConfigError, match="missing.toml"):
+        load_connectors(load_settings(config, environ={}))
