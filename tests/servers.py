@@ -136,11 +136,13 @@ class Mosquitto:
     folder: Path
     _bin: str
     _process: subprocess.Popen | None = None
+    secure: str = ""  # extra listener settings: TLS files and a password file
 
     def start(self) -> None:
         config = self.folder / "mosquitto.conf"
         config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"listener {self.port} 127.0.0.1\n{self.secure}"
+            f"allow_anonymous {'false' if self.secure else 'true'}\npersistence true\n"
             f"persistence_location {self.folder}/\nautosave_interval 1\nlog_dest file {self.folder}/broker.log\n"
             "max_queued_messages 100000\n")
         self._process = subprocess.Popen([self._bin, "-c", str(config)], stdout=subprocess.DEVNULL,
@@ -168,17 +170,62 @@ class Mosquitto:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def start_mosquitto() -> Mosquitto:
+def start_mosquitto(users: dict[str, str] | None = None) -> Mosquitto:
+    """A broker on 127.0.0.1; with ``users``, TLS only (``folder/ca.pem`` signs its certificate)
+    and only those users may connect."""
     broker = Mosquitto(port=free_port(), folder=Path(tempfile.mkdtemp(prefix="factory-ai-mqtt-")),
                        _bin=_mosquitto_bin())
+    if users:
+        passwd_tool = shutil.which("mosquitto_passwd")
+        if passwd_tool is None:
+            raise Unavailable("mosquitto_passwd is not installed")
+        _tls_files(broker.folder)
+        for i, (user, password) in enumerate(users.items()):
+            subprocess.run([passwd_tool, "-b", *(["-c"] if i == 0 else []), str(broker.folder / "passwd"), user,
+                            password], check=True, capture_output=True)
+        broker.secure = (f"cafile {broker.folder}/ca.pem\ncertfile {broker.folder}/server.pem\n"
+                         f"keyfile {broker.folder}/server.key\npassword_file {broker.folder}/passwd\n")
     if os.geteuid() == 0:  # mosquitto drops to the 'mosquitto' user when started as root
         try:
             user = pwd.getpwnam("mosquitto")
-            os.chown(broker.folder, user.pw_uid, user.pw_gid)
+            for path in [broker.folder, *broker.folder.iterdir()]:
+                os.chown(path, user.pw_uid, user.pw_gid)
         except KeyError:
             pass
     broker.start()
     return broker
+
+
+def _tls_files(folder: Path) -> None:
+    """A private CA (ca.pem) and a server certificate for 127.0.0.1 signed by it."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "factory-ai test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (folder / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                          serialization.PrivateFormat.TraditionalOpenSSL,
+                                                          serialization.NoEncryption()))
 
 
 class ModbusServer:

@@ -144,3 +144,42 @@ def test_broker_restart_mid_stream_loses_no_reading(mosquitto, store: Store, tmp
     publisher.disconnect()
     connector.stop()
     writer.close()
+
+
+def test_tls_and_password_login(store: Store, tmp_path: Path) -> None:
+    """A broker that speaks only TLS and knows only one user: the connector with the CA file and
+    the right password gets in and receives; one with a wrong password is refused and says so."""
+    from tests.servers import Unavailable, start_mosquitto
+
+    try:
+        broker = start_mosquitto(users={"line1": "s3cret", "gateway": "gw-pass"})
+    except Unavailable as exc:
+        pytest.skip(f"secure MQTT test skipped: {exc}")
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    secure = dict(tls=True, ca_file=str(broker.folder / "ca.pem"))
+    right = MqttConnector(_config(broker.port, username="line1", password="s3cret", **secure), writer)
+    wrong = MqttConnector(_config(broker.port, name="wrong", client_id="wrong", username="line1", password="nope",
+                                  **secure), writer)
+    try:
+        right.start()
+        wrong.start()
+        assert wait_until(lambda: right.state.up, 15), right.state
+        assert wait_until(lambda: wrong.state.errors >= 1, 15)
+        assert not wrong.state.up and "refused" in wrong.state.last_error
+        gateway = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="gateway")
+        gateway.username_pw_set("gateway", "gw-pass")
+        gateway.tls_set(ca_certs=str(broker.folder / "ca.pem"))
+        gateway.connect("127.0.0.1", broker.port)
+        gateway.loop_start()
+        gateway.publish("plant/line1/pump-01/telemetry", json.dumps({"ts": 1_767_225_600, "temp": 55.5}),
+                        qos=1).wait_for_publish(10)
+        assert wait_until(lambda: right.state.received == 1, 15)
+        writer.flush()
+        assert _count(store, "temperature") == 1
+        gateway.loop_stop()
+        gateway.disconnect()
+    finally:
+        right.stop()
+        wrong.stop()
+        writer.close()
+        broker.close()

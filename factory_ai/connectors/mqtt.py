@@ -78,6 +78,7 @@ class MqttConnector(Connector):
         super().__init__(config.name)
         self.config, self.writer = config, writer
         self.client = None
+        self._refused = False
         self.state.detail.update(broker=f"{config.host}:{config.port}", published=0)
 
     # -- readings in ---------------------------------------------------------------------------
@@ -168,8 +169,10 @@ class MqttConnector(Connector):
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:
+            self._refused = True  # the disconnect that follows must not hide the reason
             self.failed(f"broker {self.config.host}:{self.config.port} refused the connection: {reason_code}")
             return
+        self._refused = False
         # Subscribing again on every connect is harmless with a persistent session and needed
         # when the broker lost it (restarted without persistence).
         client.subscribe([(topic, self.config.qos) for topic in self.config.topics])
@@ -178,5 +181,5 @@ class MqttConnector(Connector):
                  "resumed" if flags.session_present else "new")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        if not self.stopping.is_set():
+        if not self.stopping.is_set() and not self._refused:
             self.failed(f"lost the broker {self.config.host}:{self.config.port} ({reason_code}); reconnecting")
