@@ -112,15 +112,11 @@ def _emit(result, as_json: bool) -> None:  # noqa: ANN001
 
 
 def _row(result, ref, provider: str, line: str | None, heatmap_path: Path | None):  # noqa: ANN001, ANN202
-    from factory_ai.store import Inspection
+    from factory_ai.store.records import inspection_row
 
-    return Inspection(
-        source=str(Path(result.path).resolve()) if result.sha256 else result.path,
-        line=line, image_sha256=result.sha256, model_name=ref.name, model_version=ref.version,
-        label=result.label, confidence=result.confidence, verdict=result.verdict, scores=result.scores,
-        provider=provider, latency_ms=result.latency_ms,
-        heatmap_path=None if heatmap_path is None else str(heatmap_path), error=result.error,
-    )
+    source = str(Path(result.path).resolve()) if result.sha256 else result.path
+    return inspection_row(result, ref.name, ref.version, provider, source=source, line=line,
+                          heatmap_path=heatmap_path)
 
 
 def _store(database, rows) -> str | None:  # noqa: ANN001

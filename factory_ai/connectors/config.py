@@ -158,12 +158,17 @@ def load_file(path: Path) -> CsvReplay | ImageFolder | OpcUa | Mqtt | Modbus:
     return config
 
 
-def load_folder(folder: Path) -> list:
-    """Every ``*.toml`` in ``folder`` (sorted); names must be unique."""
-    configs = [load_file(p) for p in sorted(Path(folder).glob("*.toml"))]
-    seen: dict[str, str] = {}
+def load_files(paths: list[Path]) -> list:
+    """The given connector files, validated; names must be unique across them."""
+    configs = [load_file(p) for p in paths]
+    seen: set[str] = set()
     for config in configs:
         if config.name in seen:
             raise ConfigError(f"two connectors are named {config.name!r}; names must be unique")
-        seen[config.name] = config.kind
+        seen.add(config.name)
     return configs
+
+
+def load_folder(folder: Path) -> list:
+    """Every ``*.toml`` in ``folder`` (sorted); names must be unique."""
+    return load_files(sorted(Path(folder).glob("*.toml")))

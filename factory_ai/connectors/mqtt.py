@@ -110,7 +110,6 @@ class MqttConnector(Connector):
         except (ValueError, KeyError) as exc:
             self.malformed(f"message on {message.topic} skipped: {exc}")
             return
-        refused_before = self.writer.stats.rejected
         while not self.stopping.is_set():
             try:
                 accepted = self.writer.put_many(batch, timeout=1.0)
@@ -119,7 +118,7 @@ class MqttConnector(Connector):
                 continue  # backpressure: hold the message (and the broker's backlog) until there is room
         else:
             return
-        if self.writer.stats.rejected > refused_before:
+        if accepted < len(batch):
             self.malformed(f"message on {message.topic}: {len(batch) - accepted} readings refused (NaN or similar)")
         self.data(accepted)
 

@@ -17,7 +17,7 @@ from typing import Any
 from factory_ai.daemon.live_model import LiveModel
 from factory_ai.daemon.metrics import Metrics
 from factory_ai.ingest.results import ResultWriter
-from factory_ai.store.tables import Inspection
+from factory_ai.store.records import inspection_row
 from factory_ai.store.types import utcnow
 from factory_ai.vision.classifier import DefectClassifier
 from factory_ai.vision.inspect import Result, judge_bytes
@@ -58,11 +58,8 @@ class Inspector:
         if result.latency_ms is not None:
             self.metrics.inference.observe(result.latency_ms / 1000)
         self.metrics.inspection.labels(via).observe(elapsed)
-        self.results.put(Inspection(
-            ts=ts, source=source, line=line, image_sha256=result.sha256, model_name=loaded.ref.name,
-            model_version=loaded.ref.version, label=result.label, confidence=result.confidence,
-            verdict=result.verdict, scores=result.scores, provider=loaded.model.provider,
-            latency_ms=result.latency_ms, error=result.error))
+        self.results.put(inspection_row(result, loaded.ref.name, loaded.ref.version, loaded.model.provider,
+                                        source=source, line=line, ts=ts))
         self.judged += 1
         verdict["latency_ms"] = round(elapsed * 1000, 3)
         return verdict

@@ -52,26 +52,31 @@ class LiveModel(Generic[T]):
         with self._lock:
             try:
                 ref = self.registry.resolve(self.name)
-                current = self._current
-                if current is not None and current.ref == ref:
-                    return False
-                model = self._load(ref.path)
-            except Exception as exc:  # noqa: BLE001 - keep serving the old version
-                message = f"{type(exc).__name__}: {exc}"
-                if message != self.error:
-                    log.error("model %s: cannot load the current version (%s)%s", self.name, message,
-                              "; still serving " + self._current.ref.version if self._current else "")
-                self.error = message
+            except Exception as exc:  # noqa: BLE001 - no current version: keep serving what we have
+                self._refused(exc)
                 return False
-            previous = self._current
-            self._current = Loaded(ref, model)
-            self.error = None
-            if previous is not None:
+            current = self._current
+            if current is not None and current.ref == ref:
+                return False
+            try:
+                model = self._load(ref.path)
+            except Exception as exc:  # noqa: BLE001 - keep serving the old version; retried next check
+                self._refused(exc)
+                return False
+            self._current, self.error = Loaded(ref, model), None
+            if current is not None:
                 self.reloads += 1
-                log.info("model %s: now serving %s (was %s)", self.name, ref.version, previous.ref.version)
+                log.info("model %s: now serving %s (was %s)", self.name, ref.version, current.ref.version)
             else:
                 log.info("model %s: serving %s from %s", self.name, ref.version, ref.path)
             return True
+
+    def _refused(self, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"
+        if message != self.error:
+            log.error("model %s: cannot load the current version (%s)%s", self.name, message,
+                      "; still serving " + self._current.ref.version if self._current else "")
+        self.error = message
 
     def describe(self) -> dict[str, object]:
         current = self._current

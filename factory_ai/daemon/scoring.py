@@ -10,19 +10,20 @@ age is counted from the start of that lookback (or the asset's first reading, if
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime, timedelta
+
+import pandas as pd
 
 from factory_ai.daemon.live_model import LiveModel
 from factory_ai.daemon.metrics import Metrics
 from factory_ai.errors import DataError
+from factory_ai.forecast.history import ASSET
 from factory_ai.forecast.model import ForecastModel
 from factory_ai.forecast.predict import AssetForecast, forecast_assets
 from factory_ai.forecast.readers import read_store
 from factory_ai.ingest.results import ResultWriter
 from factory_ai.store.database import Store
-from factory_ai.store.records import asset_ids
-from factory_ai.store.tables import Prediction
+from factory_ai.store.records import prediction_rows
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class Scorer:
         self.lookback = timedelta(hours=lookback_hours)
         self.runs = 0
         self.last_error: str | None = None
-        self.last_run: float | None = None
+        self._warned = None  # the model version a missing-sensor warning was given for
 
     def score(self) -> list[AssetForecast]:
         """One pass over every asset with readings; returns the forecasts (stored as well)."""
@@ -45,24 +46,23 @@ class Scorer:
             self.last_error = str(exc)
             log.info("forecast: nothing to score yet (%s)", exc)
             return []
-        wanted = [c for c in loaded.model.preprocessor.settings + loaded.model.preprocessor.sensors]
-        # Assets without the model's sensors (a camera line, a different machine type) are not
-        # this model's business: skip them rather than store an error for each every interval.
-        columns = set(history.frame.columns)
-        if not set(wanted) <= columns:
-            log.warning("forecast: the store lacks %s for model %s", ", ".join(sorted(set(wanted) - columns)),
-                        loaded.ref.name)
-        scored = [a for a, g in history.per_asset().items() if g[[c for c in wanted if c in columns]].notna().any().any()]
+        preprocessor = loaded.model.preprocessor
+        wanted = preprocessor.settings + preprocessor.sensors
+        present = [c for c in wanted if c in history.frame.columns]
+        missing = sorted(set(wanted) - set(present))
+        if missing and self._warned != loaded.ref:
+            log.warning("forecast: the store has no %s for model %s", ", ".join(missing), loaded.ref.name)
+            self._warned = loaded.ref
+        # Assets with none of the model's sensors (a camera line, another kind of machine) are
+        # not this model's business: skip them rather than store an error for each every interval.
+        frame = history.frame
+        scored = list(pd.unique(frame.loc[frame[present].notna().any(axis=1), ASSET])) if present else []
         results = forecast_assets(loaded.model, history, scored)
-        ids = asset_ids(self.store, [r.asset for r in results])
+        for row in prediction_rows(self.store, results, loaded.ref.name, loaded.ref.version, loaded.model.provider):
+            self.results.put(row)
         for r in results:
-            self.results.put(Prediction(
-                asset_id=ids[r.asset], model_name=loaded.ref.name, model_version=loaded.ref.version, rul=r.rul,
-                rul_low=r.rul_low, rul_high=r.rul_high, risk=r.risk, horizon=r.horizon,
-                provider=loaded.model.provider, error=r.error))
             self.metrics.predictions.labels("error" if r.error else "ok").inc()
         self.runs += 1
-        self.last_run = time.time()
         self.last_error = None
         errors = sum(1 for r in results if r.error)
         log.info("forecast: %d assets scored with %s %s (%d with errors)", len(results), loaded.ref.name,

@@ -329,7 +329,7 @@ def store_counts(store: Store) -> dict[str, Any]:
 
 def load_connectors(settings: Settings, paths: list[Path] | None = None) -> list:
     """Connector configs from ``paths`` (files or folders), else the config's list or folder."""
-    from factory_ai.connectors.config import load_file, load_folder
+    from factory_ai.connectors.config import load_files
     from factory_ai.errors import ConfigError
 
     chosen = list(paths or []) or [settings.resolve(p) for p in settings.daemon.connectors]
@@ -338,17 +338,13 @@ def load_connectors(settings: Settings, paths: list[Path] | None = None) -> list
         if not folder.is_dir():
             log.warning("no connector folder %s: the daemon runs with no connectors", folder)
             return []
-        return load_folder(folder)
-    configs = []
-    for path in chosen:
-        if Path(path).is_dir():
-            configs.extend(load_folder(Path(path)))
-        elif Path(path).is_file():
-            configs.append(load_file(Path(path)))
+        chosen = [folder]
+    files: list[Path] = []
+    for path in map(Path, chosen):
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.toml")))
+        elif path.is_file():
+            files.append(path)
         else:
             raise ConfigError(f"{path}: connector file or folder not found")
-    names = [c.name for c in configs]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"connector names must be unique; repeated: {', '.join(duplicates)}")
-    return configs
+    return load_files(files)

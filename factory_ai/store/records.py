@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +54,32 @@ def asset_ids(store: Store, names: list[str]) -> dict[str, int]:
         raise StoreError(f"could not look up assets in {store.where}: {exc}") from exc
 
 
-def record_predictions(store: Store, results: list, model_name: str, model_version: str, provider: str) -> int:  # noqa: ANN001
-    """Store one :class:`~factory_ai.store.tables.Prediction` per forecast (errors included, so
-    a machine that could not be forecast shows up as such, not as silence)."""
+def prediction_rows(store: Store, results: list, model_name: str, model_version: str, provider: str) -> list:  # noqa: ANN001
+    """One :class:`~factory_ai.store.tables.Prediction` per forecast, errors included (a machine
+    that could not be forecast shows up as such, not as silence); assets are created as needed."""
     from factory_ai.store.tables import Prediction
 
     ids = asset_ids(store, [r.asset for r in results])
-    rows = [Prediction(asset_id=ids[r.asset], model_name=model_name, model_version=model_version, rul=r.rul,
+    return [Prediction(asset_id=ids[r.asset], model_name=model_name, model_version=model_version, rul=r.rul,
                        rul_low=r.rul_low, rul_high=r.rul_high, risk=r.risk, horizon=r.horizon, provider=provider,
                        error=r.error) for r in results]
+
+
+def record_predictions(store: Store, results: list, model_name: str, model_version: str, provider: str) -> int:  # noqa: ANN001
+    """Store the forecasts now (the CLI); the daemon queues :func:`prediction_rows` instead."""
+    rows = prediction_rows(store, results, model_name, model_version, provider)
     store.add_all(rows)
     return len(rows)
+
+
+def inspection_row(result, model_name: str, model_version: str, provider: str, *, source: str,  # noqa: ANN001
+                   line: str | None, ts: datetime | None = None, heatmap_path: Path | None = None):  # noqa: ANN201
+    """The :class:`~factory_ai.store.tables.Inspection` for one judged image
+    (a :class:`~factory_ai.vision.inspect.Result`), whether it came from a file, a camera or an upload."""
+    from factory_ai.store.tables import Inspection
+
+    return Inspection(
+        ts=ts or utcnow(), source=source, line=line, image_sha256=result.sha256,
+        model_name=model_name, model_version=model_version, label=result.label, confidence=result.confidence,
+        verdict=result.verdict, scores=result.scores, provider=provider, latency_ms=result.latency_ms,
+        heatmap_path=None if heatmap_path is None else str(heatmap_path), error=result.error)
