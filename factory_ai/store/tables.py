@@ -2,8 +2,10 @@
 
 Why these tables: they follow the flow. Connectors write ``readings`` for ``sensors`` on
 ``assets``; models write ``inspections`` (one per judged image) and ``predictions`` (one per
-scored asset); rules write ``alerts``; the registry records ``model_versions`` so every
-result can be traced to the exact model file that produced it.
+scored asset); rules write ``alerts`` and the outbox of their ``deliveries``; the registry
+records ``model_versions`` so every result can be traced to the exact model file that produced
+it. Operators add ``reviews`` (labels for retraining) and ``events`` (failures and maintenance);
+the scheduler records ``job_runs``.
 
 Every timestamp is a :class:`~factory_ai.store.types.UTCDateTime`. Changing a table here
 needs a migration in ``store/migrations/versions`` (a test compares the two).
@@ -14,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from factory_ai.store.types import UTCDateTime, utcnow
@@ -83,6 +85,7 @@ class Inspection(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=100, description="onnxruntime provider that ran")
     latency_ms: float | None = None
     heatmap_path: str | None = None
+    image_path: str | None = Field(default=None, description="The kept copy of the image (review and training).")
     error: str | None = None
 
 
@@ -124,6 +127,8 @@ class Alert(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, max_length=200)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime, description="Last time channels were told.")
+    line: str | None = Field(default=None, max_length=100)
 
 
 class ModelVersion(SQLModel, table=True):
@@ -142,3 +147,66 @@ class ModelVersion(SQLModel, table=True):
     promoted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status: str = Field(default="registered", max_length=20, description="registered, current or retired")
     metrics: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class Review(SQLModel, table=True):
+    """An operator's judgement of one inspection: a label (training data), or a flag asking for one."""
+
+    __tablename__ = "reviews"
+
+    id: int | None = Field(default=None, primary_key=True)
+    inspection_id: int = Field(sa_column=Column(_BIG_ID, ForeignKey("inspections.id"), unique=True, nullable=False))
+    label: str | None = Field(default=None, max_length=200, description="A class name, or pass / reject.")
+    flagged: bool = False
+    reviewer: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    labelled_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+
+
+class Event(SQLModel, table=True):
+    """A failure or maintenance on an asset: it ends the run that remaining useful life counts to."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_asset_ts", "asset_id", "ts"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    asset_id: int = Field(foreign_key="assets.id")
+    ts: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    kind: str = Field(max_length=20, description="failure or maintenance")
+    note: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled (or hand-started) job, with its outcome."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(max_length=100)
+    trigger: str = Field(default="schedule", max_length=20, description="schedule or manual")
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: str = Field(default="running", max_length=20, description="running, ok or failed")
+    error: str | None = None
+    detail: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one alert notification for one channel, kept until the channel took it."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alerts.id", index=True)
+    channel: str = Field(max_length=100)
+    event: str = Field(max_length=20, description="raised, repeated or resolved")
+    payload: dict[str, Any] = Field(sa_type=JSON)
+    status: str = Field(default="pending", max_length=20, description="pending or sent")
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = None
