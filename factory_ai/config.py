@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from factory_ai.alerts.config import AlertSettings
 from factory_ai.errors import ConfigError
 
 ENV_PREFIX = "FACTORY_AI_"
@@ -106,6 +107,7 @@ class Settings(_Section):
     inspect: InspectSettings = Field(default_factory=InspectSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

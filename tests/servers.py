@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,7 @@ def start_mosquitto(users: dict[str, str] | None = None) -> Mosquitto:
         passwd_tool = shutil.which("mosquitto_passwd")
         if passwd_tool is None:
             raise Unavailable("mosquitto_passwd is not installed")
-        _tls_files(broker.folder)
+        tls_files(broker.folder)
         for i, (user, password) in enumerate(users.items()):
             subprocess.run([passwd_tool, "-b", *(["-c"] if i == 0 else []), str(broker.folder / "passwd"), user,
                             password], check=True, capture_output=True)
@@ -196,7 +197,7 @@ def start_mosquitto(users: dict[str, str] | None = None) -> Mosquitto:
     return broker
 
 
-def _tls_files(folder: Path) -> None:
+def tls_files(folder: Path) -> None:
     """A private CA (ca.pem) and a server certificate for 127.0.0.1 signed by it."""
     import datetime
     import ipaddress
@@ -378,3 +379,84 @@ def self_signed(folder: Path, name: str, uri: str, server: bool) -> tuple[Path, 
     use = [ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]
     asyncio.run(setup_self_signed_certificate(key, cert, uri, _socket.gethostname(), use, {"commonName": name}))
     return cert, key
+
+
+class WebhookServer:
+    """A real HTTP server on 127.0.0.1 that records every POST; ``status`` sets its answer
+    (500 plays a receiver that is up but broken)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if owner.status < 300:
+                    owner.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(owner.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:  # noqa: ANN002
+                pass
+
+        self.port = free_port()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class SmtpServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1. With ``users``: STARTTLS with a private CA
+    (``folder/ca.pem``) and AUTH required, over TLS only."""
+
+    def __init__(self, users: dict[str, str] | None = None) -> None:
+        import ssl
+
+        try:
+            from aiosmtpd.controller import Controller
+            from aiosmtpd.smtp import AuthResult
+        except ImportError as exc:
+            raise Unavailable("aiosmtpd is not installed") from exc
+        self.messages: list = []
+        self.folder = Path(tempfile.mkdtemp(prefix="factory-ai-smtp-"))
+        owner = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN202, N802
+                import email
+
+                owner.messages.append(email.message_from_bytes(envelope.original_content or envelope.content))
+                return "250 OK"
+
+        def authenticate(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+            login = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
+            password = auth_data.password.decode() if isinstance(auth_data.password, bytes) else auth_data.password
+            return AuthResult(success=(users or {}).get(login) == password, handled=False)
+
+        self.port = free_port()
+        kwargs: dict = {}
+        if users:
+            tls_files(self.folder)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.folder / "server.pem", self.folder / "server.key")
+            kwargs = dict(tls_context=context, require_starttls=True, authenticator=authenticate,
+                          auth_required=True, auth_require_tls=True)
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **kwargs)
+        self._controller.start()
+
+    def close(self) -> None:
+        self._controller.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
