@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from factory_ai.alerts.config import AlertSettings
 from factory_ai.errors import ConfigError
+from factory_ai.scheduler.config import SchedulerSettings
 
 ENV_PREFIX = "FACTORY_AI_"
 ENV_CONFIG = "FACTORY_AI_CONFIG"
@@ -108,6 +109,7 @@ class Settings(_Section):
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

@@ -98,6 +98,15 @@ class Daemon:
         self.scorer = (Scorer(self.forecast, self.store, self.results, self.metrics,
                               lookback_hours=daemon.forecast_lookback_hours) if self.forecast else None)
         self.connectors: list[Connector] = [self._connector(c) for c in connector_configs if c.enabled]
+        self.scheduler = None
+        if settings.scheduler.enabled:
+            from factory_ai.scheduler.jobs import JobContext
+            from factory_ai.scheduler.service import Scheduler
+
+            ctx = JobContext(settings=settings, store=self.store, registry=self.registry,
+                             score=self._score if self.scorer else None,
+                             connectors=lambda: {c.name: c.state.as_dict() for c in self.connectors})
+            self.scheduler = Scheduler(ctx, first_run_delay=min(5.0, daemon.forecast_interval_seconds))
         for connector in self.connectors:
             if hasattr(connector, "publish_verdict"):
                 self.inspector.publishers.append(connector.publish_verdict)
@@ -155,6 +164,8 @@ class Daemon:
         for connector in self.connectors:
             connector.start()
         self._spawn(self._model_tasks, "model-tasks")
+        if self.scheduler is not None:
+            self.scheduler.start()
         log.info("daemon started: %d connectors%s", len(self.connectors),
                  f", API on http://{self.api_address[0]}:{self.api_address[1]}" if self.api_address else "")
 
@@ -193,6 +204,8 @@ class Daemon:
         self.notifier.stopping()
         deadline = time.monotonic() + self.stop_timeout
         log.info("daemon stopping: draining queues")
+        if self.scheduler is not None:
+            self.scheduler.stop(wait=False)  # running jobs see ctx.stopping; retrains end their child
         if self._server is not None:
             self._server.should_exit = True
         with ThreadPoolExecutor(max_workers=max(1, len(self.connectors))) as pool:
@@ -216,9 +229,17 @@ class Daemon:
         thread.start()
         self._threads.append(thread)
 
+    def _score(self) -> list:
+        try:
+            return self.scorer.score()
+        except Exception as exc:
+            self.scorer.last_error = f"{type(exc).__name__}: {exc}"  # /health shows it
+            raise
+
     def _model_tasks(self) -> None:
-        """Reload checks and forecast scoring, on their intervals, in one thread."""
+        """Reload checks, and forecast scoring when no scheduler does it, in one thread."""
         daemon = self.settings.daemon
+        scorer = self.scorer if self.scheduler is None else None
         next_check = time.monotonic() + daemon.reload_check_seconds
         next_score = time.monotonic() + min(5.0, daemon.forecast_interval_seconds)
         while not self.stopping.is_set():
@@ -228,14 +249,14 @@ class Daemon:
                     if live is not None:
                         live.check()
                 next_check = now + daemon.reload_check_seconds
-            if self.scorer is not None and now >= next_score:
+            if scorer is not None and now >= next_score:
                 try:
-                    self.scorer.score()
+                    scorer.score()
                 except Exception as exc:  # noqa: BLE001 - a failed pass is retried next interval
-                    self.scorer.last_error = f"{type(exc).__name__}: {exc}"
-                    log.error("forecast scoring failed: %s", self.scorer.last_error)
+                    scorer.last_error = f"{type(exc).__name__}: {exc}"
+                    log.error("forecast scoring failed: %s", scorer.last_error)
                 next_score = now + daemon.forecast_interval_seconds
-            self.stopping.wait(max(0.05, min(next_check, next_score if self.scorer else next_check)
+            self.stopping.wait(max(0.05, min(next_check, next_score if scorer else next_check)
                                    - time.monotonic()))
 
     def _start_api(self) -> None:
@@ -286,7 +307,21 @@ class Daemon:
                        "spooled": stats.spooled_rows, "per_second": round(self.readings_rate, 1)},
             "connectors": connectors,
             "models": models,
+            "scheduler": self._scheduler_health(),
         }
+
+    def _scheduler_health(self) -> dict[str, Any]:
+        if self.scheduler is None:
+            return {"running": False}
+        from factory_ai.scheduler import runs
+
+        try:
+            last = {name: {"status": r.status, "started_at": r.started_at.isoformat(), "error": r.error}
+                    for name, r in runs.latest(self.store).items()}
+        except Exception as exc:  # noqa: BLE001 - the database may be away; /health still answers
+            last = {"error": str(exc)}
+        return {"running": True, "jobs": [{**j, "next_run": j["next_run"] and j["next_run"].isoformat()}
+                                          for j in self.scheduler.jobs()], "last_runs": last}
 
     def summary(self) -> Summary:
         stats = self.writer.stats

@@ -1,0 +1,71 @@
+"""What each scheduled job does. A job takes the :class:`JobContext` and returns a small dict
+of what it did (kept in the job history), raises :class:`Skipped` when there was nothing to do,
+and raises anything else when it failed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from factory_ai.config import Settings
+from factory_ai.registry import Registry
+from factory_ai.scheduler import runs
+from factory_ai.scheduler.runs import Skipped
+from factory_ai.store.database import Store
+
+
+@dataclass
+class JobContext:
+    """What jobs may use. Inside the daemon, ``score`` and ``connectors`` reach its live parts;
+    the stand-alone scheduler has no connectors and scores with its own model."""
+
+    settings: Settings
+    store: Store
+    registry: Registry
+    score: Callable[[], list] | None = None
+    connectors: Callable[[], Mapping[str, Any]] | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+def score(ctx: JobContext) -> dict[str, Any]:
+    if ctx.score is None:
+        raise Skipped("no forecast model is set ([daemon] forecast_model)")
+    results = ctx.score()
+    return {"assets": len(results), "errors": sum(1 for r in results if r.error)}
+
+
+def check_alerts(ctx: JobContext) -> dict[str, Any]:
+    from factory_ai import alerts
+
+    pruned = runs.prune(ctx.store, ctx.settings.scheduler.keep_runs_days)
+    counts = alerts.check(ctx.store, ctx.settings.alerts, connectors=ctx.connectors() if ctx.connectors else None)
+    return {**counts, "job_runs_pruned": pruned} if pruned else counts
+
+
+def drift(ctx: JobContext) -> dict[str, Any]:
+    from factory_ai.drift import check
+
+    return check(ctx)
+
+
+def retrain_vision(ctx: JobContext) -> dict[str, Any]:
+    from factory_ai.retrain import retrain
+
+    return retrain(ctx, "vision")
+
+
+def retrain_forecast(ctx: JobContext) -> dict[str, Any]:
+    from factory_ai.retrain import retrain
+
+    return retrain(ctx, "forecast")
+
+
+JOBS: dict[str, Callable[[JobContext], dict[str, Any] | None]] = {
+    "score": score,
+    "alerts": check_alerts,
+    "drift": drift,
+    "retrain-vision": retrain_vision,
+    "retrain-forecast": retrain_forecast,
+}
