@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from factory_ai.alerts.config import AlertSettings
+from factory_ai.drift.config import DriftSettings
 from factory_ai.errors import ConfigError
 from factory_ai.scheduler.config import SchedulerSettings
 
@@ -110,6 +111,7 @@ class Settings(_Section):
     api: ApiSettings = Field(default_factory=ApiSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

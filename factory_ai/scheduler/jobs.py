@@ -45,7 +45,7 @@ def check_alerts(ctx: JobContext) -> dict[str, Any]:
 
 
 def drift(ctx: JobContext) -> dict[str, Any]:
-    from factory_ai.drift import check
+    from factory_ai.drift.check import check
 
     return check(ctx)
 

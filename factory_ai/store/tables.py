@@ -86,6 +86,8 @@ class Inspection(SQLModel, table=True):
     latency_ms: float | None = None
     heatmap_path: str | None = None
     image_path: str | None = Field(default=None, description="The kept copy of the image (review and training).")
+    brightness: float | None = Field(default=None, description="Mean input pixel, 0..1 (drift).")
+    contrast: float | None = Field(default=None, description="Input pixel standard deviation, 0..1 (drift).")
     error: str | None = None
 
 

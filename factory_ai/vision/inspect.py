@@ -36,6 +36,8 @@ class Result:
     scores: dict[str, float] | None = None
     sha256: str | None = None
     latency_ms: float | None = None
+    brightness: float | None = None  # mean of the model's input pixels, 0..1 (drift checks)
+    contrast: float | None = None  # their standard deviation, 0..1
     heatmap: np.ndarray | None = field(default=None, repr=False)
     image: Image.Image | None = field(default=None, repr=False)
 
@@ -160,7 +162,15 @@ def _decode(
         return result, None
     if keep_image:
         result.image = image
+    result.brightness, result.contrast = image_stats(pixels)
     return result, pixels
+
+
+def image_stats(pixels: np.ndarray) -> tuple[float, float]:
+    """Brightness and contrast of model input pixels (uint8), both 0..1: what a camera drifting
+    out of focus or a lamp ageing changes first, before the verdicts do."""
+    values = np.asarray(pixels, dtype=np.float32) / 255.0
+    return float(values.mean()), float(values.std())
 
 
 def _predict(results: list[Result], pixels: list[np.ndarray], classifier: DefectClassifier) -> None:

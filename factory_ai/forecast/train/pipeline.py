@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from factory_ai import __version__
+from factory_ai.drift.reference import summarize_columns
 from factory_ai.errors import DataError
 from factory_ai.forecast import metrics as M
 from factory_ai.forecast.features import Preprocessor, summarise, summary_names
@@ -176,6 +177,8 @@ def run(job: ForecastJob, registry: Registry) -> ForecastOutcome:
         card = {**decided, "version": version}
         _export(card, staging, networks, boosters, pre, train_rows, job)
         _evaluate(card, staging, train_rows, oof, test_rows, job, at_last)
+        # What the drift job compares live readings with: each sensor's training distribution.
+        card["drift_reference"] = {"sensors": summarize_columns(history.frame, list(pre.sensors))}
         card = _ordered(card)
         write_card(staging, card)
         return card
@@ -523,7 +526,8 @@ def _plot_trajectories(model: ForecastModel, rows: Rows, path: Path, job: Foreca
 
 CARD_ORDER = ("schema_version", "name", "version", "family", "created_at", "description", "task", "time_unit",
               "window", "horizon", "rul_cap", "features", "preprocessing", "members", "combine", "interval",
-              "risk_calibration", "risk_threshold", "metrics", "parity", "export", "artifacts", "training", "versions")
+              "risk_calibration", "risk_threshold", "metrics", "parity", "export", "artifacts", "training", "versions",
+              "drift_reference")
 
 
 def _ordered(card: dict[str, Any]) -> dict[str, Any]:

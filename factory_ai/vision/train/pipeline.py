@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from factory_ai import __version__
+from factory_ai.drift.reference import summarize
 from factory_ai.errors import DataError
 from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
 from factory_ai.store.types import utcnow
@@ -161,8 +162,9 @@ def _build(
                      "onnx": _version("onnx"), "python": platform.python_version()},
     }
     write_card(staging, card)
-    fp32_eval = _evaluate(staging, "model.onnx", test_set, trained.classes, good)
+    fp32_eval, confidences = _evaluate(staging, "model.onnx", test_set, trained.classes, good)
     card["metrics"]["test"] = fp32_eval
+    card["drift_reference"] = _drift_reference(train_set, confidences)
     plot_confusion(fp32_eval, staging / "confusion.png", f"{job.name} {version}: confusion matrix (test split)")
 
     if job.int8:
@@ -175,7 +177,7 @@ def _build(
         card["quantization"] = quantize_int8(onnx_path, int8_path, INPUT, calibration)
         card["artifacts"]["model.int8.onnx"] = artifact_entry(int8_path, "int8")
         write_card(staging, card)
-        int8_eval = _evaluate(staging, "model.int8.onnx", test_set, trained.classes, good)
+        int8_eval, _ = _evaluate(staging, "model.int8.onnx", test_set, trained.classes, good)
         card["metrics"]["test_int8"] = {k: int8_eval[k] for k in ("n", "accuracy", "errors", "macro_f1")}
         card["metrics"]["test_int8"]["accuracy_drop_points"] = round(100 * (fp32_eval["accuracy"] - int8_eval["accuracy"]), 3)
 
@@ -192,12 +194,23 @@ def _build(
     return card
 
 
-def _evaluate(folder: Path, artifact: str, test_set: PixelSet, classes: list[str], good: list[str]) -> dict[str, Any]:
+def _evaluate(folder: Path, artifact: str, test_set: PixelSet, classes: list[str],
+              good: list[str]) -> tuple[dict[str, Any], np.ndarray]:
+    """The exported model's figures on the test split, and its top-class confidence per image."""
     classifier = DefectClassifier.load(folder, int8=artifact != "model.onnx", device="cpu")
-    predicted = np.concatenate(
-        [classifier.predict(test_set.pixels[i : i + 64]).labels for i in range(0, len(test_set), 64)]
+    probabilities = np.concatenate(
+        [classifier.predict(test_set.pixels[i : i + 64]).probabilities for i in range(0, len(test_set), 64)]
     )
-    return evaluate(test_set.labels, predicted, classes, good)
+    return evaluate(test_set.labels, probabilities.argmax(1), classes, good), probabilities.max(1)
+
+
+def _drift_reference(train_set: PixelSet, confidences: np.ndarray) -> dict[str, Any]:
+    """What the drift job compares live inspections with: input brightness and contrast of the
+    training images, and the model's confidence on the test split."""
+    flat = train_set.pixels.reshape(len(train_set), -1).astype(np.float32) / 255.0
+    found = {"brightness": summarize(flat.mean(1)), "contrast": summarize(flat.std(1)),
+             "confidence": summarize(confidences)}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _pixels(samples: list[folders.Sample], classes: list[str], spec: InputSpec) -> PixelSet:
