@@ -88,6 +88,10 @@ class DaemonSettings(_Section):
         default=5.0, gt=0, description="How often the registry's CURRENT pointers are checked for a new model."
     )
     inspect_int8: bool = Field(default=False, description="Judge with the vision model's int8 artifact.")
+    keep_images: Literal["none", "review", "all"] = Field(
+        default="review", description="Which judged images are kept in images_dir for review and retraining."
+    )
+    images_dir: Path = Field(default=Path("var/images"), description="Where kept images go (named by sha256).")
     reject_verdicts: list[str] = Field(
         default_factory=lambda: ["reject"], description="Verdicts that set the reject bit on OPC UA reject nodes."
     )

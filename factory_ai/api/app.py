@@ -3,6 +3,7 @@
 Why these endpoints: a plant's monitoring scrapes ``/metrics`` and probes ``/health``; an MES
 or a dashboard reads assets, inspections and predictions; a camera, PLC gateway or MES that
 pushes images posts them to ``/api/v1/inspect`` and gets the verdict in the response.
+Operators work the review queue (``/api/v1/review``) and acknowledge or resolve alerts.
 Reading is open (the API listens on 127.0.0.1 unless told otherwise); writing needs the
 bearer token from ``[api] token``. OpenAPI docs are at ``/docs``.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from factory_ai import __version__
@@ -79,7 +81,95 @@ def create_app(daemon: Daemon) -> FastAPI:
             raise HTTPException(503, str(exc)) from None
         return JSONResponse(verdict, status_code=422 if verdict["verdict"] == "error" else 200)
 
+    def change(fn, *args):  # noqa: ANN001, ANN202 - a write: bad ids and labels are the caller's 4xx
+        from factory_ai.errors import DataError, ModelError
+
+        try:
+            return query(fn, *args)
+        except DataError as exc:
+            raise HTTPException(404 if str(exc).startswith("no ") else 422, str(exc)) from None
+        except ModelError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @app.get("/api/v1/review", summary="The review queue: unlabelled review verdicts and flagged images")
+    def review_queue(limit: int = Query(50, ge=1, le=1000), line: str | None = None) -> list[dict[str, Any]]:
+        from factory_ai import review
+
+        return [{**_inspection(item.inspection), "flagged": bool(item.review and item.review.flagged)}
+                for item in query(review.queue, limit, line)]
+
+    @app.post("/api/v1/review/{inspection_id}", summary="Label an inspection's image with its true class",
+              dependencies=[Depends(require_token)])
+    def review_label(inspection_id: int, body: LabelBody) -> dict[str, Any]:
+        from factory_ai import review
+
+        classes = review.card_classes(daemon.registry)
+        done = change(lambda s: review.label(s, inspection_id, body.label, body.reviewer or "api", classes))
+        return {"inspection_id": inspection_id, "label": done.label, "reviewer": done.reviewer}
+
+    @app.post("/api/v1/inspections/{inspection_id}/flag", summary="Put an inspection in the review queue",
+              dependencies=[Depends(require_token)])
+    def review_flag(inspection_id: int, body: ByBody | None = None) -> dict[str, Any]:
+        from factory_ai import review
+
+        change(lambda s: review.flag(s, inspection_id, (body and body.by) or "api"))
+        return {"inspection_id": inspection_id, "flagged": True}
+
+    @app.get("/api/v1/alerts", summary="Alerts, open and acknowledged first")
+    def list_alerts(status: str | None = Query(None, pattern="^(open|acknowledged|resolved)$"),
+                    limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        return query(_alerts, status, limit)
+
+    @app.post("/api/v1/alerts/{alert_id}/acknowledge", summary="Someone is on it: stop repeats",
+              dependencies=[Depends(require_token)])
+    def acknowledge(alert_id: int, body: ByBody | None = None) -> dict[str, Any]:
+        from factory_ai.alerts import engine
+        from factory_ai.store.types import utcnow
+
+        alert = change(lambda s: engine.acknowledge(s, alert_id, (body and body.by) or "api", utcnow()))
+        return {"id": alert.id, "status": alert.status, "acknowledged_by": alert.acknowledged_by}
+
+    @app.post("/api/v1/alerts/{alert_id}/resolve", summary="Resolve an alert by hand",
+              dependencies=[Depends(require_token)])
+    def resolve(alert_id: int, body: ByBody | None = None) -> dict[str, Any]:
+        from factory_ai.alerts import engine
+        from factory_ai.store.types import utcnow
+
+        alerts_settings = daemon.settings.alerts
+        alert = change(lambda s: engine.resolve(s, alert_id, (body and body.by) or "api", utcnow(), alerts_settings))
+        return {"id": alert.id, "status": alert.status}
+
     return app
+
+
+class LabelBody(BaseModel):
+    label: str = Field(min_length=1, max_length=200, description="A class of the judging model, or pass.")
+    reviewer: str | None = Field(default=None, max_length=200)
+
+
+class ByBody(BaseModel):
+    by: str | None = Field(default=None, max_length=200)
+
+
+def _inspection(i) -> dict[str, Any]:  # noqa: ANN001
+    return {"id": i.id, "ts": i.ts.isoformat(), "source": i.source, "line": i.line, "verdict": i.verdict,
+            "label": i.label, "confidence": i.confidence, "model": f"{i.model_name} {i.model_version}",
+            "latency_ms": i.latency_ms, "image_path": i.image_path, "error": i.error}
+
+
+def _alerts(session, status: str | None, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
+    from sqlmodel import select
+
+    from factory_ai.store.tables import Alert, Asset
+
+    q = select(Alert, Asset.name).join(Asset, Asset.id == Alert.asset_id, isouter=True)
+    if status:
+        q = q.where(Alert.status == status)
+    rows = session.exec(q.order_by(Alert.id.desc()).limit(limit)).all()
+    rows = sorted(rows, key=lambda r: r[0].status == "resolved")
+    return [{"id": a.id, "key": a.key, "rule": a.rule, "severity": a.severity, "status": a.status, "asset": name,
+             "line": a.line, "message": a.message, "count": a.count, "first_seen": a.first_seen.isoformat(),
+             "last_seen": a.last_seen.isoformat(), "acknowledged_by": a.acknowledged_by} for a, name in rows]
 
 
 def _assets(session) -> list[dict[str, Any]]:  # noqa: ANN001
@@ -118,9 +208,7 @@ def _inspections(session, limit: int, verdict: str | None, line: str | None, sin
         q = q.where(Inspection.line == line)
     if since is not None:
         q = q.where(Inspection.ts >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
-    return [{"id": i.id, "ts": i.ts.isoformat(), "source": i.source, "line": i.line, "verdict": i.verdict,
-             "label": i.label, "confidence": i.confidence, "model": f"{i.model_name} {i.model_version}",
-             "latency_ms": i.latency_ms, "error": i.error} for i in session.exec(q).all()]
+    return [_inspection(i) for i in session.exec(q).all()]
 
 
 def _predictions(session, limit: int, asset: str | None) -> list[dict[str, Any]]:  # noqa: ANN001

@@ -19,6 +19,7 @@ from factory_ai.daemon.metrics import Metrics
 from factory_ai.ingest.results import ResultWriter
 from factory_ai.store.records import inspection_row
 from factory_ai.store.types import utcnow
+from factory_ai.vision.archive import ImageArchive
 from factory_ai.vision.classifier import DefectClassifier
 from factory_ai.vision.inspect import Result, judge_bytes
 
@@ -29,9 +30,11 @@ Publish = Callable[[dict[str, Any]], object]
 
 class Inspector:
     def __init__(self, model: LiveModel[DefectClassifier], results: ResultWriter, metrics: Metrics, *,
-                 max_pixels: int, publishers: list[Publish] | None = None) -> None:
+                 max_pixels: int, publishers: list[Publish] | None = None, archive: ImageArchive | None = None,
+                 keep: str = "review") -> None:
         self.model, self.results, self.metrics = model, results, metrics
         self.max_pixels = max_pixels
+        self.archive, self.keep = archive, keep
         self.publishers: list[Publish] = list(publishers or [])
         self.judged = 0
 
@@ -58,8 +61,15 @@ class Inspector:
         if result.latency_ms is not None:
             self.metrics.inference.observe(result.latency_ms / 1000)
         self.metrics.inspection.labels(via).observe(elapsed)
-        self.results.put(inspection_row(result, loaded.ref.name, loaded.ref.version, loaded.model.provider,
-                                        source=source, line=line, ts=ts))
+        row = inspection_row(result, loaded.ref.name, loaded.ref.version, loaded.model.provider,
+                             source=source, line=line, ts=ts)
+        if self.archive is not None and result.sha256 and (
+                self.keep == "all" or (self.keep == "review" and result.verdict == "review")):
+            try:
+                row.image_path = str(self.archive.put(data, result.sha256))
+            except OSError as exc:  # a full disk costs the kept copy, never the verdict or the row
+                log.warning("could not keep %s for review: %s", Path(source).name, exc)
+        self.results.put(row)
         self.judged += 1
         verdict["latency_ms"] = round(elapsed * 1000, 3)
         return verdict

@@ -35,6 +35,7 @@ from factory_ai.ingest import ReadingWriter
 from factory_ai.ingest.results import ResultWriter
 from factory_ai.registry import Registry
 from factory_ai.store.database import Store
+from factory_ai.vision.archive import ImageArchive
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,8 @@ class Daemon:
             self.forecast = LiveModel(self.registry, daemon.forecast_model,
                                       lambda path: ForecastModel.load(path, device=runtime.device,
                                                                       threads=runtime.threads))
-        self.inspector = Inspector(self.vision, self.results, self.metrics, max_pixels=settings.inspect.max_pixels)
+        self.inspector = Inspector(self.vision, self.results, self.metrics, max_pixels=settings.inspect.max_pixels,
+                                   archive=ImageArchive(settings.resolve(daemon.images_dir)), keep=daemon.keep_images)
         self.scorer = (Scorer(self.forecast, self.store, self.results, self.metrics,
                               lookback_hours=daemon.forecast_lookback_hours) if self.forecast else None)
         self.connectors: list[Connector] = [self._connector(c) for c in connector_configs if c.enabled]

@@ -1,0 +1,107 @@
+"""The review queue: operators label uncertain parts, and the labels become training data.
+
+Why: the images a model is unsure about (verdict ``review``) and the ones an operator doubts
+(flagged) are exactly the ones that teach the next model the most. A label is a class name of
+the model that judged the image; ``pass`` is accepted too when that model has exactly one good
+class. Labelling again overwrites the earlier label (people correct themselves). Only images
+the daemon kept (``[daemon] keep_images``: review verdicts by default, ``all`` to keep every
+image) can become training data; a flagged image that was not kept is labelled but not trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from factory_ai.errors import DataError
+from factory_ai.store.tables import Inspection, Review
+from factory_ai.store.types import utcnow
+
+REVIEW_VERDICT = "review"
+
+# (model_name, model_version) -> (classes, good classes): read from the model's card
+ClassesOf = Callable[[str | None, str | None], tuple[list[str], list[str]]]
+
+
+@dataclass(frozen=True)
+class Item:
+    inspection: Inspection
+    review: Review | None
+
+
+def queue(session: Session, limit: int = 50, line: str | None = None) -> list[Item]:
+    """Unlabelled inspections with the ``review`` verdict or a flag, oldest first (first in, first out)."""
+    query = (select(Inspection, Review).join(Review, Review.inspection_id == Inspection.id, isouter=True)
+             .where(or_(Inspection.verdict == REVIEW_VERDICT, Review.flagged.is_(True)), Review.label.is_(None))
+             .order_by(Inspection.id).limit(limit))
+    if line:
+        query = query.where(Inspection.line == line)
+    return [Item(i, r) for i, r in session.exec(query).all()]
+
+
+def label(session: Session, inspection_id: int, value: str, reviewer: str, classes_of: ClassesOf) -> Review:
+    """Record ``value`` as the true class of the inspection's image."""
+    inspection = _inspection(session, inspection_id)
+    classes, good = classes_of(inspection.model_name, inspection.model_version)
+    if value == "pass" and len(good) == 1:
+        value = good[0]
+    if value not in classes:
+        hint = " (or pass)" if len(good) == 1 else ""
+        raise DataError(f"label {value!r} is not a class of {inspection.model_name} {inspection.model_version}: "
+                        f"use one of {', '.join(classes)}{hint}")
+    review = _review(session, inspection_id)
+    review.label, review.reviewer, review.labelled_at = value, reviewer, utcnow()
+    return review
+
+
+def flag(session: Session, inspection_id: int, reviewer: str) -> Review:
+    """Put an inspection in the review queue whatever its verdict was."""
+    _inspection(session, inspection_id)
+    review = _review(session, inspection_id)
+    review.flagged, review.reviewer = True, review.reviewer or reviewer
+    return review
+
+
+def labelled(session: Session, model_name: str | None = None, since: datetime | None = None) -> list[tuple[str, str, int]]:
+    """(kept image path, label, inspection id) of every labelled inspection with a kept image."""
+    query = (select(Inspection.image_path, Review.label, Inspection.id)
+             .join(Review, Review.inspection_id == Inspection.id)
+             .where(Review.label.is_not(None), Inspection.image_path.is_not(None)).order_by(Inspection.id))
+    if model_name:
+        query = query.where(Inspection.model_name == model_name)
+    if since is not None:
+        query = query.where(Review.labelled_at >= since)
+    return [tuple(row) for row in session.exec(query).all()]
+
+
+def _inspection(session: Session, inspection_id: int) -> Inspection:
+    inspection = session.get(Inspection, inspection_id)
+    if inspection is None:
+        raise DataError(f"no inspection {inspection_id}")
+    return inspection
+
+
+def _review(session: Session, inspection_id: int) -> Review:
+    review = session.exec(select(Review).where(Review.inspection_id == inspection_id)).first()
+    if review is None:
+        review = Review(inspection_id=inspection_id)
+        session.add(review)
+    return review
+
+
+def card_classes(registry) -> ClassesOf:  # noqa: ANN001 - a Registry
+    """A :data:`ClassesOf` that reads the judging model's card from the registry."""
+    from factory_ai.registry import read_card
+
+    def classes_of(name: str | None, version: str | None) -> tuple[list[str], list[str]]:
+        if not name:
+            raise DataError("the inspection names no model, so its classes are unknown")
+        ref = registry.resolve(f"{name}:{version}" if version else name)
+        card = read_card(ref.path)
+        return list(card.get("classes", [])), list(card.get("good_classes", []))
+
+    return classes_of

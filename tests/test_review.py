@@ -1,0 +1,98 @@
+"""The review queue and alert actions, over the daemon's real HTTP API and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from factory_ai.cli import app
+from factory_ai.config import load_settings
+from factory_ai.daemon.service import Daemon
+from factory_ai.store import Alert, Inspection, Review, Store
+from tests.conftest import ROOT
+from tests.test_daemon import TOKEN, images, write_plant
+
+pytestmark = pytest.mark.slow
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, fleet: Path):
+    settings = load_settings(write_plant(tmp_path, fleet, forecast=False), environ={})
+    settings.daemon.keep_images = "all"
+    settings.scheduler.enabled = False
+    service = Daemon(settings, [])
+    service.start()
+    yield service
+    service.stop()
+
+
+def test_operator_flags_and_labels_an_image_and_acknowledges_an_alert(daemon: Daemon, sample_images: Path) -> None:
+    host, port = daemon.api_address
+    client = httpx.Client(base_url=f"http://{host}:{port}", timeout=10)
+    chosen = images(sample_images, 3)
+    for path in chosen:
+        assert client.post("/api/v1/inspect", files={"image": (path.name, path.read_bytes(), "image/png")},
+                           data={"line": "line1"}, headers=AUTH).status_code == 200
+    assert daemon.results.flush(timeout=10)
+    listed = client.get("/api/v1/inspections").json()
+    first = listed[-1]
+    # Every image was kept (keep_images = all), byte for byte, under its sha256.
+    kept = Path(first["image_path"])
+    assert kept.read_bytes() == chosen[0].read_bytes()
+    assert kept.name.startswith(hashlib.sha256(chosen[0].read_bytes()).hexdigest())
+
+    before = {item["id"] for item in client.get("/api/v1/review").json()}
+    assert client.post(f"/api/v1/inspections/{first['id']}/flag").status_code == 401
+    assert client.post(f"/api/v1/inspections/{first['id']}/flag", headers=AUTH).status_code == 200
+    queue = client.get("/api/v1/review").json()
+    assert {item["id"] for item in queue} == before | {first["id"]}
+    assert next(item for item in queue if item["id"] == first["id"])["flagged"] is True
+
+    refused = client.post(f"/api/v1/review/{first['id']}", json={"label": "dent"}, headers=AUTH)
+    assert refused.status_code == 422 and "crack, good, scratch, spot" in refused.json()["detail"]
+    assert client.post("/api/v1/review/999999", json={"label": "good"}, headers=AUTH).status_code == 404
+    done = client.post(f"/api/v1/review/{first['id']}", json={"label": "pass", "reviewer": "maria"}, headers=AUTH)
+    assert done.status_code == 200 and done.json()["label"] == "good"  # the model's one good class
+    assert first["id"] not in {item["id"] for item in client.get("/api/v1/review").json()}
+    with daemon.store.session() as session:
+        review = session.exec(select(Review).where(Review.inspection_id == first["id"])).one()
+        assert (review.label, review.reviewer, review.flagged) == ("good", "maria", True)
+
+    daemon.store.add_all([Alert(key="k1", rule="rul", severity="critical", message="pump-3 RUL 12")])
+    [alert] = client.get("/api/v1/alerts").json()
+    assert alert["status"] == "open" and alert["severity"] == "critical"
+    assert client.post(f"/api/v1/alerts/{alert['id']}/acknowledge").status_code == 401
+    ack = client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", json={"by": "maria"}, headers=AUTH)
+    assert ack.status_code == 200 and ack.json() == {"id": alert["id"], "status": "acknowledged",
+                                                     "acknowledged_by": "maria"}
+    assert client.post(f"/api/v1/alerts/{alert['id']}/resolve", headers=AUTH).json()["status"] == "resolved"
+    again = client.post(f"/api/v1/alerts/{alert['id']}/acknowledge", headers=AUTH)
+    assert again.status_code == 422 and "already resolved" in again.json()["detail"]
+    assert client.post("/api/v1/alerts/424242/resolve", headers=AUTH).status_code == 404
+    with daemon.store.session() as session:
+        assert session.get(Alert, alert["id"]).status == "resolved"
+
+
+def test_review_cli(plant: Path) -> None:
+    shutil.copytree(ROOT / "models" / "demo-surface", plant / "models" / "demo-surface")
+    with Store(f"sqlite:///{plant / 'var' / 'factory.db'}") as store:
+        store.add_all([Inspection(source="cam/a.png", verdict="review", label="spot", confidence=0.41,
+                                  model_name="demo-surface", model_version="v1", image_path="var/images/a.png"),
+                       Inspection(source="cam/b.png", verdict="pass", model_name="demo-surface", model_version="v1")])
+    runner = CliRunner()
+    listing = runner.invoke(app, ["review", "list"])
+    assert listing.exit_code == 0 and "spot 41%" in listing.output and "b.png" not in listing.output
+    assert runner.invoke(app, ["review", "flag", "2"]).exit_code == 0
+    assert "b.png" in runner.invoke(app, ["review", "list"]).output
+    wrong = runner.invoke(app, ["review", "label", "1", "dent"])
+    assert wrong.exit_code != 0 and "not a class of demo-surface v1" in wrong.output
+    assert runner.invoke(app, ["review", "label", "1", "scratch", "--by", "ana"]).exit_code == 0
+    assert runner.invoke(app, ["review", "label", "2", "good"]).exit_code == 0
+    assert "the review queue is empty" in runner.invoke(app, ["review", "list"]).output
