@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from factory_ai.alerts.config import AlertSettings
 from factory_ai.drift.config import DriftSettings
 from factory_ai.errors import ConfigError
+from factory_ai.retrain.config import RetrainSettings
 from factory_ai.scheduler.config import SchedulerSettings
 
 ENV_PREFIX = "FACTORY_AI_"
@@ -116,6 +117,7 @@ class Settings(_Section):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

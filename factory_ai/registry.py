@@ -257,6 +257,10 @@ class Registry:
         self._log(name, "rollback", previous, current, reason)
         return ref
 
+    def refuse(self, name: str, version: str, reason: str) -> None:
+        """Record that ``version`` was judged and not put in service (a challenger that lost)."""
+        self._log(name, "refused", version, self.current(name), reason)
+
     # -- helpers -----------------------------------------------------------------------------
     def _folder(self, name: str) -> Path | None:
         for base in (self.root, *self.fallbacks):

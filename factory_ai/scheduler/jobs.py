@@ -51,13 +51,13 @@ def drift(ctx: JobContext) -> dict[str, Any]:
 
 
 def retrain_vision(ctx: JobContext) -> dict[str, Any]:
-    from factory_ai.retrain import retrain
+    from factory_ai.retrain.run import retrain
 
     return retrain(ctx, "vision")
 
 
 def retrain_forecast(ctx: JobContext) -> dict[str, Any]:
-    from factory_ai.retrain import retrain
+    from factory_ai.retrain.run import retrain
 
     return retrain(ctx, "forecast")
 
