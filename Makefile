@@ -17,6 +17,8 @@ FLEET_ARGS := --data sample_data/fleet/readings.csv --events sample_data/fleet/e
 	--gbm-max-iter 150 --gbm-leaves 15
 DEMO_ENV := FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db FACTORY_AI_MODELS__DIR=$(CURDIR)/$(DEMO)/models
 DEMO_SECONDS ?= 20
+# Long enough for the scheduled retrain (about 35 s of training on 2 cores) to reach its decision.
+RETRAIN_SECONDS ?= 90
 # Two cores in CI: say so explicitly, or torch and onnxruntime oversubscribe and crawl.
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -98,6 +100,20 @@ demo: install sample_data/images sample_data/fleet
 		$(BIN)/factory-ai run --connectors connectors --duration $(DEMO_SECONDS) --forecast-model demo-fleet \
 		--forecast-interval 5 --port 0
 	@echo "judged images moved to var/camera/processed (or failed/); everything above is in $(DEMO)/factory.db"
+	@echo "== retraining: QA has sorted 60 new parts by defect; import them as labels, then let the scheduler"
+	@echo "   train a challenger (sample_data/images + the labels) and judge it against the champion on the frozen holdout"
+	@rm -rf $(DEMO)/qa-sorted && $(BIN)/factory-ai sample-data images --out $(DEMO)/qa-sorted --per-class 15 --seed 11
+	@printf '%s\n' '[inspect]' 'model = "demo-surface"' '[daemon]' 'images_dir = "images"' \
+		'[scheduler.jobs.retrain-vision]' 'interval_seconds = 3600' '[scheduler.jobs.drift]' 'enabled = false' \
+		'[scheduler.jobs.score]' 'enabled = false' '[retrain]' 'work_dir = "retrain"' '[retrain.vision]' \
+		'base_data = "$(CURDIR)/sample_data/images"' 'min_new_labels = 20' 'min_holdout = 10' 'holdout_percent = 30' \
+		'train_args = ["--epochs", "20", "--image-size", "96", "--width", "16", "--patience", "20", "--threads", "$(THREADS)"]' \
+		> $(DEMO)/retrain.toml
+	$(DEMO_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain.toml review import $(DEMO)/qa-sorted
+	$(DEMO_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain.toml scheduler --duration $(RETRAIN_SECONDS)
+	@echo "== the scheduled retrain's decision (factory-ai jobs history retrain-vision --json):"
+	@$(DEMO_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain.toml jobs history retrain-vision --json
+	@echo "registry history: $(DEMO)/models/demo-surface/history.jsonl"
 
 # Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in
 # var/ and swapped in at the end: the package build needs the committed one until then.

@@ -75,7 +75,31 @@ def test_cli_errors_are_one_line(plant: Path) -> None:
 
 
 def test_db_commands(plant: Path) -> None:
-    assert "schema 0001" in invoke("db", "init").stdout
+    from factory_ai.store.schema import HEAD
+
+    assert f"schema {HEAD}" in invoke("db", "init").stdout
     status = invoke("db", "status").stdout
-    assert "schema:   0001" in status and "inspections" in status
-    assert "0001 -> 0001" in invoke("db", "upgrade").stdout
+    assert f"schema:   {HEAD}" in status and "inspections" in status and "job_runs" in status
+    assert f"{HEAD} -> {HEAD}" in invoke("db", "upgrade").stdout
+
+
+def test_db_upgrade_from_the_first_schema_keeps_the_rows(plant: Path) -> None:
+    """A plant database made by an older factory-ai (schema 0001) upgrades in place."""
+    from sqlalchemy import create_engine, text
+
+    from factory_ai.store.schema import HEAD, upgrade
+
+    (plant / "var").mkdir()
+    engine = create_engine(f"sqlite:///{plant / 'var' / 'factory.db'}")
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO inspections (ts, source, verdict) VALUES ('2026-01-01 00:00:00+00:00', "
+                          "'cam/a.png', 'pass')"))
+    engine.dispose()
+    result = invoke("db", "status")
+    assert "run `factory-ai db upgrade`" in result.stderr or "0001" in result.stdout
+    assert f"0001 -> {HEAD}" in invoke("db", "upgrade").stdout
+    status = invoke("db", "status").stdout
+    assert "reviews" in status and "deliveries" in status
+    assert [line.split() for line in status.splitlines() if line.strip().startswith("inspections")] == [
+        ["inspections", "1"]]

@@ -96,3 +96,20 @@ def test_review_cli(plant: Path) -> None:
     assert runner.invoke(app, ["review", "label", "1", "scratch", "--by", "ana"]).exit_code == 0
     assert runner.invoke(app, ["review", "label", "2", "good"]).exit_code == 0
     assert "the review queue is empty" in runner.invoke(app, ["review", "list"]).output
+
+
+def test_review_import_judges_keeps_and_labels_sorted_images(plant: Path) -> None:
+    from factory_ai.samples.images import generate
+
+    shutil.copytree(ROOT / "models" / "demo-surface", plant / "models" / "demo-surface")
+    generate(plant / "sorted", per_class=3, size=96, seed=5)
+    result = CliRunner().invoke(app, ["review", "import", str(plant / "sorted"), "--by", "qa"])
+    assert result.exit_code == 0, result.output
+    assert "imported and labelled 12 images with demo-surface v1: crack 3, good 3, scratch 3, spot 3" in result.output
+    with Store(f"sqlite:///{plant / 'var' / 'factory.db'}") as store, store.session() as session:
+        rows = session.exec(select(Inspection, Review).join(Review, Review.inspection_id == Inspection.id)).all()
+    assert len(rows) == 12
+    for inspection, review in rows:
+        assert review.label == Path(inspection.source).parent.name and review.reviewer == "qa"
+        assert inspection.line == "import" and inspection.verdict in {"pass", "reject", "review"}
+        assert Path(inspection.image_path).read_bytes() == Path(inspection.source).read_bytes()

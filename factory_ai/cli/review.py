@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 
 import typer
 
@@ -63,3 +64,49 @@ def flag(ctx: typer.Context, inspection_id: int = typer.Argument(...),
         review.flag(session, inspection_id, by or _user())
     typer.echo(f"inspection {inspection_id} flagged for review")
     store.close()
+
+
+@app.command("import", no_args_is_help=True)
+def import_sorted(ctx: typer.Context,
+                  folder: Path = typer.Argument(..., exists=True, file_okay=False,
+                                                help="Images sorted into one folder per true class."),
+                  line: str = typer.Option("import", "--line", help="Line recorded on the inspections "
+                                           "(keeps them apart from a production line's yield)."),
+                  by: str = typer.Option(None, "--by")) -> None:
+    """Judge images that QA has already sorted by class, and record each folder name as the label.
+
+    Each image is judged by the current vision model (so the store shows what the model thought),
+    kept in [daemon] images_dir, and labelled: training data for the next retrain-vision.
+    """
+    import hashlib
+
+    from factory_ai import review
+    from factory_ai.store.records import inspection_row
+    from factory_ai.vision.archive import ImageArchive
+    from factory_ai.vision.classifier import DefectClassifier
+    from factory_ai.vision.images import IMAGE_SUFFIXES
+    from factory_ai.vision.inspect import judge_bytes
+
+    settings = ctx.obj.settings
+    registry = ctx.obj.registry()
+    ref = registry.resolve(settings.inspect.model)
+    classifier = DefectClassifier.load(ref.path, device=settings.runtime.device, threads=settings.runtime.threads)
+    classes_of = review.card_classes(registry)
+    archive = ImageArchive(settings.resolve(settings.daemon.images_dir))
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and p.parent != folder)
+    store = ctx.obj.store()
+    counts: dict[str, int] = {}
+    with store.session() as session:
+        for path in files:
+            data = path.read_bytes()
+            result = judge_bytes(data, str(path), classifier)
+            row = inspection_row(result, ref.name, ref.version, classifier.provider, source=str(path), line=line)
+            row.image_path = str(archive.put(data, hashlib.sha256(data).hexdigest()))
+            session.add(row)
+            session.flush()
+            review.label(session, row.id, path.parent.name, by or _user(), classes_of)
+            counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
+    store.close()
+    typer.echo(f"imported and labelled {len(files)} images with {ref.name} {ref.version}: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

@@ -22,9 +22,10 @@ from factory_ai.store.types import utcnow
 def retrain(ctx, family: str) -> dict[str, Any]:  # noqa: ANN001 - a scheduler JobContext
     if family == "vision":
         return _vision(ctx)
-    from factory_ai.retrain.forecast import retrain_forecast
-
-    return retrain_forecast(ctx)
+    # Not built yet: exporting store histories and events for training, and judging champion
+    # and challenger on held-out assets with onnxruntime. Said plainly in the job history.
+    raise Skipped("forecast retraining from the store is not built yet; retrain with `factory-ai train forecast` "
+                  "and promote with `factory-ai models promote`")
 
 
 def last_success(store, job: str) -> datetime | None:  # noqa: ANN001
@@ -53,7 +54,8 @@ def decide(name: str, champion: dict[str, Any], challenger: dict[str, Any], *, m
     shown = f"{metric} {new:.4g} against {old:.4g} on {holdout} holdout samples"
     if gain > 0 and gain >= needed:
         return True, f"challenger wins: {shown} (needed a gain of {needed:.4g}); {parity[1]}"
-    return False, f"champion kept: {shown}; the challenger must gain at least {max(needed, 0):.4g} and more than 0"
+    return False, f"champion kept: {shown}; the challenger must " + (
+        f"gain at least {needed:.4g}" if needed > 0 else "do better")
 
 
 def _vision(ctx) -> dict[str, Any]:  # noqa: ANN001
