@@ -36,10 +36,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Rule(_Strict):
+class _Named(_Strict):
+    """Rules and channels: named (alerts and deliveries refer to them by name), and switchable."""
+
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    severity: Severity = "warning"
     enabled: bool = True
+
+
+class _Rule(_Named):
+    severity: Severity = "warning"
 
 
 class RulBelow(_Rule):
@@ -118,10 +123,8 @@ Rule = Annotated[RulBelow | RiskAbove | DefectRate | SpcPChart | SensorRange | S
                  Field(discriminator="kind")]
 
 
-class _Channel(_Strict):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+class _Channel(_Named):
     min_severity: Severity = "info"
-    enabled: bool = True
 
 
 class WebhookChannel(_Channel):
