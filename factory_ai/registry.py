@@ -278,7 +278,7 @@ class Registry:
             "action": action,
             "version": version,
             "previous": previous,
-            "by": _user(),
+            "by": current_user(),
             "reason": reason,
         }
         with open(self.root / name / HISTORY, "a", encoding="utf-8") as handle:
@@ -301,7 +301,8 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _user() -> str:
+def current_user() -> str:
+    """Who is at the keyboard, for histories and audit fields."""
     try:
         return getpass.getuser()
     except Exception:  # no user database in some containers

@@ -25,15 +25,15 @@ pytestmark = pytest.mark.slow
 def test_decide_needs_parity_a_big_enough_holdout_and_a_real_gain() -> None:
     ok = (True, "parity ok")
     args = dict(metric="accuracy", higher_is_better=True, margin=0.02, relative=False, parity=ok, min_holdout=20)
-    assert decide("m", {"accuracy": 0.90}, {"accuracy": 0.93}, holdout=50, **args)[0] is True
-    assert decide("m", {"accuracy": 0.90}, {"accuracy": 0.91}, holdout=50, **args)[0] is False
-    assert "fewer than the 20" in decide("m", {"accuracy": 0.5}, {"accuracy": 0.9}, holdout=5, **args)[1]
-    bad = decide("m", {"accuracy": 0.5}, {"accuracy": 0.9}, holdout=50, **{**args, "parity": (False, "parity failed")})
+    assert decide({"accuracy": 0.90}, {"accuracy": 0.93}, holdout=50, **args)[0] is True
+    assert decide({"accuracy": 0.90}, {"accuracy": 0.91}, holdout=50, **args)[0] is False
+    assert "fewer than the 20" in decide({"accuracy": 0.5}, {"accuracy": 0.9}, holdout=5, **args)[1]
+    bad = decide({"accuracy": 0.5}, {"accuracy": 0.9}, holdout=50, **{**args, "parity": (False, "parity failed")})
     assert bad == (False, "parity failed")
-    assert decide("m", {"accuracy": 0.9}, {"accuracy": 0.9}, holdout=50, **{**args, "margin": 0})[0] is False
+    assert decide({"accuracy": 0.9}, {"accuracy": 0.9}, holdout=50, **{**args, "margin": 0})[0] is False
     rmse = dict(args, metric="rmse", higher_is_better=False, margin=0.05, relative=True)
-    assert decide("m", {"rmse": 20.0}, {"rmse": 18.9}, holdout=50, **rmse)[0] is True   # 5.5 % lower
-    assert decide("m", {"rmse": 20.0}, {"rmse": 19.2}, holdout=50, **rmse)[0] is False  # 4 % lower
+    assert decide({"rmse": 20.0}, {"rmse": 18.9}, holdout=50, **rmse)[0] is True   # 5.5 % lower
+    assert decide({"rmse": 20.0}, {"rmse": 19.2}, holdout=50, **rmse)[0] is False  # 4 % lower
 
 
 @pytest.fixture

@@ -82,6 +82,26 @@ def resolve(session: Session, alert_id: int, by: str, now: datetime, settings: A
     return alert
 
 
+def listing(session: Session, *, status: str | None = None, open_only: bool = False,
+            limit: int = 100) -> list[tuple[Alert, str | None]]:
+    """The newest alerts with their asset's name, resolved ones last (the CLI and the API list these)."""
+    query = select(Alert, Asset.name).join(Asset, Asset.id == Alert.asset_id, isouter=True)
+    if status:
+        query = query.where(Alert.status == status)
+    if open_only:
+        query = query.where(Alert.status != "resolved")
+    rows = session.exec(query.order_by(Alert.id.desc()).limit(limit)).all()
+    return sorted(rows, key=lambda r: r[0].status == "resolved")
+
+
+def describe(alert: Alert, asset: str | None) -> dict[str, Any]:
+    """An alert as JSON-ready values, for people and programs reading the list."""
+    return {"id": alert.id, "key": alert.key, "rule": alert.rule, "severity": alert.severity, "status": alert.status,
+            "asset": asset, "line": alert.line, "message": alert.message, "count": alert.count,
+            "first_seen": ensure_utc(alert.first_seen).isoformat(), "last_seen": ensure_utc(alert.last_seen).isoformat(),
+            "acknowledged_by": alert.acknowledged_by}
+
+
 def payload(alert: Alert, event: str, asset: str | None) -> dict[str, Any]:
     """What every channel sends: the alert as JSON-ready values, and what happened to it."""
     return {

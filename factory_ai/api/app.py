@@ -158,18 +158,9 @@ def _inspection(i) -> dict[str, Any]:  # noqa: ANN001
 
 
 def _alerts(session, status: str | None, limit: int) -> list[dict[str, Any]]:  # noqa: ANN001
-    from sqlmodel import select
+    from factory_ai.alerts import engine
 
-    from factory_ai.store.tables import Alert, Asset
-
-    q = select(Alert, Asset.name).join(Asset, Asset.id == Alert.asset_id, isouter=True)
-    if status:
-        q = q.where(Alert.status == status)
-    rows = session.exec(q.order_by(Alert.id.desc()).limit(limit)).all()
-    rows = sorted(rows, key=lambda r: r[0].status == "resolved")
-    return [{"id": a.id, "key": a.key, "rule": a.rule, "severity": a.severity, "status": a.status, "asset": name,
-             "line": a.line, "message": a.message, "count": a.count, "first_seen": a.first_seen.isoformat(),
-             "last_seen": a.last_seen.isoformat(), "acknowledged_by": a.acknowledged_by} for a, name in rows]
+    return [engine.describe(alert, asset) for alert, asset in engine.listing(session, status=status, limit=limit)]
 
 
 def _assets(session) -> list[dict[str, Any]]:  # noqa: ANN001

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 
 import typer
 
+from factory_ai.registry import current_user
+
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="Alerts raised by the rules in [alerts]: list, acknowledge, resolve, check now.")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user database in some containers
-        return "unknown"
 
 
 @app.command("list")
@@ -23,24 +17,16 @@ def list_alerts(ctx: typer.Context,
                 every: bool = typer.Option(False, "--all", help="Resolved ones too (newest 100)."),
                 as_json: bool = typer.Option(False, "--json", help="One JSON object per line.")) -> None:
     """Open and acknowledged alerts, most severe first."""
-    from sqlmodel import select
-
+    from factory_ai.alerts import engine
     from factory_ai.alerts.config import SEVERITY_RANK
-    from factory_ai.store.tables import Alert, Asset
 
     store = ctx.obj.store()
     with store.session() as session:
-        query = select(Alert, Asset.name).join(Asset, Asset.id == Alert.asset_id, isouter=True)
-        if not every:
-            query = query.where(Alert.status != "resolved")
-        rows = session.exec(query.order_by(Alert.id.desc()).limit(100)).all()
+        rows = engine.listing(session, open_only=not every)
     rows = sorted(rows, key=lambda r: (r[0].status == "resolved", -SEVERITY_RANK.get(r[0].severity, 0), -r[0].id))
     for alert, asset in rows:
         if as_json:
-            typer.echo(json.dumps({"id": alert.id, "key": alert.key, "rule": alert.rule, "severity": alert.severity,
-                                   "status": alert.status, "asset": asset, "line": alert.line, "count": alert.count,
-                                   "first_seen": alert.first_seen.isoformat(), "last_seen": alert.last_seen.isoformat(),
-                                   "message": alert.message}))
+            typer.echo(json.dumps(engine.describe(alert, asset)))
         else:
             typer.echo(f"{alert.id:>5} {alert.severity:<8} {alert.status:<12} x{alert.count:<4} "
                        f"{alert.last_seen:%Y-%m-%d %H:%M}Z  {alert.message}")
@@ -58,7 +44,7 @@ def ack(ctx: typer.Context, alert_id: int = typer.Argument(..., help="Alert id (
 
     store = ctx.obj.store()
     with store.session() as session:
-        alert = engine.acknowledge(session, alert_id, by or _user(), utcnow())
+        alert = engine.acknowledge(session, alert_id, by or current_user(), utcnow())
     typer.echo(f"alert {alert.id} acknowledged by {alert.acknowledged_by}")
     store.close()
 
@@ -74,7 +60,7 @@ def resolve(ctx: typer.Context, alert_id: int = typer.Argument(...),
     settings = ctx.obj.settings
     store = ctx.obj.store()
     with store.session() as session:
-        alert = engine.resolve(session, alert_id, by or _user(), utcnow(), settings.alerts)
+        alert = engine.resolve(session, alert_id, by or current_user(), utcnow(), settings.alerts)
     alerts.flush(store, settings.alerts)
     typer.echo(f"alert {alert.id} resolved")
     store.close()

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 
 import typer
 
+from factory_ai.registry import current_user
+
 app = typer.Typer(rich_markup_mode=None, no_args_is_help=True,
                   help="Label images the model was unsure of (verdict review) or an operator flagged. "
                   "Labels are training data for the next retrain.")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 @app.command("list")
@@ -48,7 +42,7 @@ def label(ctx: typer.Context, inspection_id: int = typer.Argument(..., help="Ins
 
     store = ctx.obj.store()
     with store.session() as session:
-        result = review.label(session, inspection_id, value, by or _user(), review.card_classes(ctx.obj.registry()))
+        result = review.label(session, inspection_id, value, by or current_user(), review.card_classes(ctx.obj.registry()))
     typer.echo(f"inspection {inspection_id} labelled {result.label}")
     store.close()
 
@@ -61,7 +55,7 @@ def flag(ctx: typer.Context, inspection_id: int = typer.Argument(...),
 
     store = ctx.obj.store()
     with store.session() as session:
-        review.flag(session, inspection_id, by or _user())
+        review.flag(session, inspection_id, by or current_user())
     typer.echo(f"inspection {inspection_id} flagged for review")
     store.close()
 
@@ -78,8 +72,6 @@ def import_sorted(ctx: typer.Context,
     Each image is judged by the current vision model (so the store shows what the model thought),
     kept in [daemon] images_dir, and labelled: training data for the next retrain-vision.
     """
-    import hashlib
-
     from factory_ai import review
     from factory_ai.store.records import inspection_row
     from factory_ai.vision.archive import ImageArchive
@@ -102,10 +94,10 @@ def import_sorted(ctx: typer.Context,
             data = path.read_bytes()
             result = judge_bytes(data, str(path), classifier)
             row = inspection_row(result, ref.name, ref.version, classifier.provider, source=str(path), line=line)
-            row.image_path = str(archive.put(data, hashlib.sha256(data).hexdigest()))
+            row.image_path = str(archive.put(data, result.sha256))
             session.add(row)
             session.flush()
-            review.label(session, row.id, path.parent.name, by or _user(), classes_of)
+            review.label(session, row.id, path.parent.name, by or current_user(), classes_of)
             counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
     store.close()
     typer.echo(f"imported and labelled {len(files)} images with {ref.name} {ref.version}: "

@@ -41,7 +41,7 @@ def child_env(settings) -> dict[str, str]:  # noqa: ANN001
             "FACTORY_AI_STORE__URL": settings.database_url}
 
 
-def decide(name: str, champion: dict[str, Any], challenger: dict[str, Any], *, metric: str, higher_is_better: bool,
+def decide(champion: dict[str, Any], challenger: dict[str, Any], *, metric: str, higher_is_better: bool,
            margin: float, relative: bool, parity: tuple[bool, str], holdout: int, min_holdout: int) -> tuple[bool, str]:
     """Promote or not, and why, in words a reliability engineer can check."""
     if holdout < min_holdout:
@@ -93,7 +93,7 @@ def _vision(ctx) -> dict[str, Any]:  # noqa: ANN001
     threads = settings.runtime.threads
     scores = {"champion": {"version": champion.version, **vision.score(champion.path, data.holdout, threads)},
               "challenger": {"version": version, **vision.score(challenger.path, data.holdout, threads)}}
-    promoted, reason = decide(name, scores["champion"], scores["challenger"], metric="accuracy",
+    promoted, reason = decide(scores["champion"], scores["challenger"], metric="accuracy",
                               higher_is_better=True, margin=cfg.margin, relative=False,
                               parity=vision.parity_ok(card), holdout=scores["champion"]["n"],
                               min_holdout=cfg.min_holdout)

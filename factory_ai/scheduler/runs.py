@@ -7,6 +7,7 @@ journal, and the alert rule ``job_failed`` reads the same rows.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Callable
@@ -76,8 +77,6 @@ def prune(store: Store, days: float) -> int:
 
 
 def _jsonable(detail: Any) -> Any:
-    import json
-
     if detail is None:
         return None
     return json.loads(json.dumps(detail, default=str))

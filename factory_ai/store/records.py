@@ -82,5 +82,5 @@ def inspection_row(result, model_name: str, model_version: str, provider: str, *
         ts=ts or utcnow(), source=source, line=line, image_sha256=result.sha256,
         model_name=model_name, model_version=model_version, label=result.label, confidence=result.confidence,
         verdict=result.verdict, scores=result.scores, provider=provider, latency_ms=result.latency_ms,
-        brightness=getattr(result, "brightness", None), contrast=getattr(result, "contrast", None),
+        brightness=result.brightness, contrast=result.contrast,
         heatmap_path=None if heatmap_path is None else str(heatmap_path), error=result.error)
