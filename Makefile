@@ -16,6 +16,8 @@ FLEET_ARGS := --data sample_data/fleet/readings.csv --events sample_data/fleet/e
 	--setting load --horizon 48 --rul-cap 150 --window 24 --width 16 --folds 3 --epochs 15 \
 	--gbm-max-iter 150 --gbm-leaves 15
 DEMO_ENV := FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/factory.db FACTORY_AI_MODELS__DIR=$(CURDIR)/$(DEMO)/models
+# The forecast retrain reads a store of past readings (timestamps kept), apart from the daemon's live one.
+HISTORY_ENV := FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/$(DEMO)/history.db FACTORY_AI_MODELS__DIR=$(CURDIR)/$(DEMO)/models
 DEMO_SECONDS ?= 20
 # Long enough for the scheduled retrain (about 35 s of training on 2 cores) to reach its decision.
 RETRAIN_SECONDS ?= 90
@@ -114,6 +116,16 @@ demo: install sample_data/images sample_data/fleet
 	@echo "== the scheduled retrain's decision (factory-ai jobs history retrain-vision --json):"
 	@$(DEMO_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain.toml jobs history retrain-vision --json
 	@echo "registry history: $(DEMO)/models/demo-surface/history.jsonl"
+	@echo "== forecast retraining from the store: backfill the pumps' past readings (their own timestamps) and"
+	@echo "   the failures and maintenance that ended their runs into $(DEMO)/history.db, then run retrain-forecast"
+	@rm -f $(DEMO)/history.db
+	@printf '%s\n' '[daemon]' 'forecast_model = "demo-fleet"' '[retrain]' 'work_dir = "retrain"' '[retrain.forecast]' \
+		'train_args = ["--epochs", "15", "--gbm-max-iter", "150", "--gbm-leaves", "15", "--threads", "$(THREADS)"]' \
+		> $(DEMO)/retrain-forecast.toml
+	$(HISTORY_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain-forecast.toml db import-readings \
+		sample_data/fleet/readings.csv --time-column timestamp
+	$(HISTORY_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain-forecast.toml events import sample_data/fleet/events.csv
+	$(HISTORY_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain-forecast.toml jobs run retrain-forecast
 
 # Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in
 # var/ and swapped in at the end: the package build needs the committed one until then.

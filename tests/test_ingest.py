@@ -152,3 +152,26 @@ def test_results_survive_a_database_outage_in_order(tmp_path: Path, own_postgres
         sources = session.exec(select(Inspection.source).order_by(Inspection.id)).all()
     assert sources == [f"cam/{i:04d}.png" for i in range(160)]
     store.close()
+
+
+def test_import_readings_backfills_with_their_own_timestamps(plant: Path) -> None:
+    from typer.testing import CliRunner
+
+    from factory_ai.cli import app
+
+    (plant / "export.csv").write_text("asset,time,temp,speed\n"
+                                      "press-1,2026-02-01T00:00:00Z,61.5,1200\n"
+                                      "press-1,2026-02-01T01:00:00Z,nan,1210\n"
+                                      "press-2,2026-02-01T00:30:00+01:00,58.0,990\n")
+    runner = CliRunner()
+    first = runner.invoke(app, ["db", "import-readings", str(plant / "export.csv")])
+    assert first.exit_code == 0, first.output
+    assert "5 readings written" in first.output and "1 refused" in first.output  # the NaN
+    again = runner.invoke(app, ["db", "import-readings", str(plant / "export.csv")])
+    assert "0 readings written" in again.output and "5 already there" in again.output
+    with Store(f"sqlite:///{plant / 'var' / 'factory.db'}") as store, store.session() as session:
+        stamps = sorted(ts for (ts,) in session.execute(select(Reading.ts)).all())
+    assert stamps[0] == datetime(2026, 1, 31, 23, 30, tzinfo=UTC)  # +01:00 converted, kept
+    (plant / "cycles.csv").write_text("asset,time,temp\npress-1,1,61.5\n")
+    cycles = runner.invoke(app, ["db", "import-readings", str(plant / "cycles.csv")])
+    assert cycles.exit_code != 0 and "needs timestamps" in cycles.output

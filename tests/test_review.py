@@ -113,3 +113,32 @@ def test_review_import_judges_keeps_and_labels_sorted_images(plant: Path) -> Non
         assert review.label == Path(inspection.source).parent.name and review.reviewer == "qa"
         assert inspection.line == "import" and inspection.verdict in {"pass", "reject", "review"}
         assert Path(inspection.image_path).read_bytes() == Path(inspection.source).read_bytes()
+
+
+def test_events_over_the_api_and_the_cli(daemon: Daemon, plant: Path) -> None:
+    host, port = daemon.api_address
+    client = httpx.Client(base_url=f"http://{host}:{port}", timeout=10)
+    body = {"asset": "pump-07", "kind": "failure", "ts": "2026-03-02T10:00:00Z", "note": "bearing seized"}
+    assert client.post("/api/v1/events", json=body).status_code == 401
+    made = client.post("/api/v1/events", json=body, headers=AUTH)
+    assert made.status_code == 201 and made.json()["created"] is True
+    assert client.post("/api/v1/events", json=body, headers=AUTH).json()["created"] is False  # a retried POST
+    assert client.post("/api/v1/events", json={**body, "kind": "fire"}, headers=AUTH).status_code == 422
+    future = client.post("/api/v1/events", json={**body, "ts": "2099-01-01T00:00:00Z"}, headers=AUTH)
+    assert future.status_code == 422 and "in the future" in future.json()["detail"]
+    [listed] = client.get("/api/v1/events", params={"asset": "pump-07"}).json()
+    assert (listed["kind"], listed["note"]) == ("failure", "bearing seized")
+    assert listed["ts"].startswith("2026-03-02T10:00:00")
+
+    runner = CliRunner()  # the CLI in the same plant folder: the same factory.toml and store
+    added = runner.invoke(app, ["events", "add", "press-2", "--kind", "maintenance", "--at", "2026-03-01T08:00"])
+    assert added.exit_code == 0 and "recorded maintenance of press-2 at 2026-03-01T08:00:00+00:00" in added.output
+    (plant / "events.csv").write_text("asset,time,kind\npress-2,2026-03-01T08:00:00Z,maintenance\n"
+                                      "press-3,2026-03-04T12:30:00Z,failure\n")
+    imported = runner.invoke(app, ["events", "import", str(plant / "events.csv")])
+    assert imported.exit_code == 0 and "1 events added, 1 already recorded" in imported.output
+    (plant / "bad.csv").write_text("asset,time,kind\npress-4,2026-03-05T00:00:00Z,failure\npress-4,yesterday,failure\n")
+    bad = runner.invoke(app, ["events", "import", str(plant / "bad.csv")])
+    assert bad.exit_code != 0 and "line 3" in bad.output and "not ISO 8601" in bad.output
+    listing = runner.invoke(app, ["events", "list"]).output
+    assert "press-3" in listing and "press-2" in listing and "press-4" not in listing  # all or nothing

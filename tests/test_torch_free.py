@@ -60,7 +60,7 @@ def test_inspect_runs_and_stores_without_torch(tmp_path: Path, trained, sample_i
     assert (tmp_path / "var" / "factory.db").exists() and list((tmp_path / "heat").glob("*.png"))
 
 
-@pytest.mark.parametrize("args", [["inspect", "--help"], ["predict", "--help"], ["models", "list"], ["db", "init"],
+@pytest.mark.parametrize("args", [["inspect", "--help"], ["predict", "--help"], ["models", "list"], ["db", "init"], ["events", "list"],
                                   ["--help"]])
 def test_line_side_commands_do_not_load_torch(tmp_path: Path, args: list[str]) -> None:
     report, proc = run_without_torch(tmp_path, *args, cwd=tmp_path)

@@ -3,7 +3,8 @@
 Why these endpoints: a plant's monitoring scrapes ``/metrics`` and probes ``/health``; an MES
 or a dashboard reads assets, inspections and predictions; a camera, PLC gateway or MES that
 pushes images posts them to ``/api/v1/inspect`` and gets the verdict in the response.
-Operators work the review queue (``/api/v1/review``) and acknowledge or resolve alerts.
+Operators work the review queue (``/api/v1/review``) and acknowledge or resolve alerts; a CMMS
+posts failures and maintenance to ``/api/v1/events``.
 Reading is open (the API listens on 127.0.0.1 unless told otherwise); writing needs the
 bearer token from ``[api] token``. OpenAPI docs are at ``/docs``.
 """
@@ -115,6 +116,20 @@ def create_app(daemon: Daemon) -> FastAPI:
         change(lambda s: review.flag(s, inspection_id, (body and body.by) or "api"))
         return {"inspection_id": inspection_id, "flagged": True}
 
+    @app.get("/api/v1/events", summary="Failures and maintenance, newest first")
+    def list_events(asset: str | None = None, limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
+        from factory_ai import events
+
+        return [events.describe(e, name) for e, name in query(events.listing, asset, limit)]
+
+    @app.post("/api/v1/events", summary="Record a failure or maintenance (a CMMS or an operator)",
+              dependencies=[Depends(require_token)], status_code=201)
+    def add_event(body: EventBody) -> dict[str, Any]:
+        from factory_ai import events
+
+        done = change(lambda s: events.record(s, body.asset, body.kind, body.ts, body.note))
+        return {**events.describe(done.event, done.asset), "created": done.created}
+
     @app.get("/api/v1/alerts", summary="Alerts, open and acknowledged first")
     def list_alerts(status: str | None = Query(None, pattern="^(open|acknowledged|resolved)$"),
                     limit: int = Query(100, ge=1, le=10_000)) -> list[dict[str, Any]]:
@@ -145,6 +160,13 @@ def create_app(daemon: Daemon) -> FastAPI:
 class LabelBody(BaseModel):
     label: str = Field(min_length=1, max_length=200, description="A class of the judging model, or pass.")
     reviewer: str | None = Field(default=None, max_length=200)
+
+
+class EventBody(BaseModel):
+    asset: str = Field(min_length=1, max_length=200)
+    kind: str = Field(pattern="^(failure|maintenance)$")
+    ts: datetime | None = Field(default=None, description="When (UTC when no zone is given); default now.")
+    note: str | None = Field(default=None, max_length=2000)
 
 
 class ByBody(BaseModel):

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from factory_ai import __version__
-from factory_ai.cli import alerts, db, inspect, jobs, models, predict, review, run, samples, train
+from factory_ai.cli import alerts, db, events, inspect, jobs, models, predict, review, run, samples, train
 from factory_ai.cli.common import State, setup_logging
 from factory_ai.errors import FactoryAIError
 
@@ -67,6 +67,7 @@ app.add_typer(samples.app, name="sample-data")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(alerts.app, name="alerts")
 app.add_typer(review.app, name="review")
+app.add_typer(events.app, name="events")
 app.command("inspect", no_args_is_help=True)(inspect.inspect)
 app.command("predict", no_args_is_help=True)(predict.predict)
 app.command("run")(run.run)

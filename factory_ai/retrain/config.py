@@ -9,6 +9,11 @@ Example::
     train_args = ["--epochs", "40", "--image-size", "128"]
     # Train on a GPU server instead of here: the command must leave a new version in the registry.
     # command = ["ssh", "gpu1", "cd /srv/factory && factory-ai train vision --data {data} --name {name}"]
+
+    [retrain.forecast]                           # challenges [daemon] forecast_model
+    min_new_events = 3                           # new failures/maintenance recorded (factory-ai events)
+    margin = 0.05                                # RUL RMSE on held-out failure runs must fall 5 %
+    train_args = ["--epochs", "40"]              # the champion's horizon, cap, window... are kept
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ class ForecastRetrain(_Family):
     min_new_events: int = Field(default=1, ge=1, description="New failure/maintenance events needed to run.")
     margin: float = Field(default=0.0, ge=0, lt=1, description="Relative RUL RMSE drop the challenger must show "
                           "(0.05 = 5 % lower).")
+    min_holdout_runs: int = Field(default=2, ge=1, description="Held-out failure runs needed to judge.")
+    cuts_per_run: int = Field(default=20, ge=1, description="Points at which each held-out run is forecast "
+                              "(the holdout's sample count is the number of cuts).")
 
 
 class RetrainSettings(BaseModel):

@@ -10,22 +10,17 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from factory_ai.errors import FactoryAIError
+from factory_ai.errors import DataError, FactoryAIError
 from factory_ai.registry import read_card
 from factory_ai.retrain import trainer
 from factory_ai.scheduler.runs import Skipped
 from factory_ai.store.records import record_model_version
-from factory_ai.store.tables import JobRun, Review
+from factory_ai.store.tables import Event, JobRun, Review
 from factory_ai.store.types import utcnow
 
 
 def retrain(ctx, family: str) -> dict[str, Any]:  # noqa: ANN001 - a scheduler JobContext
-    if family == "vision":
-        return _vision(ctx)
-    # Not built yet: exporting store histories and events for training, and judging champion
-    # and challenger on held-out assets with onnxruntime. Said plainly in the job history.
-    raise Skipped("forecast retraining from the store is not built yet; retrain with `factory-ai train forecast` "
-                  "and promote with `factory-ai models promote`")
+    return _vision(ctx) if family == "vision" else _forecast(ctx)
 
 
 def last_success(store, job: str) -> datetime | None:  # noqa: ANN001
@@ -99,6 +94,72 @@ def _vision(ctx) -> dict[str, Any]:  # noqa: ANN001
                               min_holdout=cfg.min_holdout)
     _conclude(ctx, name, version, challenger.path, card, promoted, reason)
     return {"model": name, "new_labels": new, "data": data.counts, **scores, "margin": cfg.margin,
+            "decision": "promoted" if promoted else "kept champion", "reason": reason, "work_dir": str(work)}
+
+
+def _forecast(ctx) -> dict[str, Any]:  # noqa: ANN001
+    from factory_ai.forecast.readers import read_store
+    from factory_ai.retrain import forecast
+
+    settings, store, registry = ctx.settings, ctx.store, ctx.registry
+    cfg = settings.retrain.forecast
+    name = settings.daemon.forecast_model
+    if not name:
+        raise Skipped("no forecast model to challenge: set [daemon] forecast_model")
+    try:
+        champion = registry.resolve(name)
+    except FactoryAIError as exc:
+        raise Skipped(f"no champion to challenge: {exc}") from None
+    champion_card = read_card(champion.path)
+    if champion_card.get("task") != "rul" or champion_card.get("time_unit") != "hour":
+        raise Skipped(f"{name} {champion.version} is not an RUL model on timestamped data; the store holds "
+                      "timestamped runs, so retrain it by hand with `factory-ai train forecast`")
+    since = last_success(store, "retrain-forecast")
+    with store.session() as session:
+        new = session.exec(select(func.count()).select_from(Event).where(
+            *([Event.created_at > since] if since else []))).one()
+    if new < cfg.min_new_events:
+        raise Skipped(f"{new} new failure/maintenance events since {'the last retrain' if since else 'the start'}; "
+                      f"{cfg.min_new_events} needed ([retrain.forecast] min_new_events; record them with "
+                      "`factory-ai events`)")
+    try:
+        history, _ = read_store(store)
+    except DataError as exc:
+        raise Skipped(str(exc)) from None
+    history = forecast.with_events(history, forecast.store_events(store))
+    work = settings.resolve(settings.retrain.work_dir) / f"forecast-{utcnow():%Y%m%dT%H%M%S}"
+    data = forecast.export(history, work, cfg.holdout_percent)
+    if data.counts["holdout_runs"] < cfg.min_holdout_runs:  # no challenger could be judged: do not train one
+        raise Skipped(f"the frozen holdout has {data.counts['holdout_runs']} failure runs "
+                      f"(of {data.counts['failures']} failures recorded), {cfg.min_holdout_runs} needed to judge "
+                      "([retrain.forecast] min_holdout_runs, holdout_percent)")
+    if cfg.command:
+        command = trainer.fill(cfg.command, data=str(data.data), events=str(data.events), name=name,
+                               models_dir=str(settings.models_dir))
+    else:
+        command = trainer.local_command("forecast", data.data, name,
+                                        forecast.train_args(champion_card, cfg.train_args), events=data.events)
+    version = trainer.train(registry, name, command, work / "training.log", stopping=ctx.stopping,
+                            timeout_minutes=cfg.timeout_minutes, artifact_wait_minutes=cfg.artifact_wait_minutes,
+                            env=child_env(settings))
+    challenger = registry.resolve(f"{name}:{version}")
+    card = read_card(challenger.path)
+    min_rows = max(champion_card["preprocessing"]["min_history"], card["preprocessing"]["min_history"])
+    cuts, remaining = forecast.cuts(data.holdout, min_rows=min_rows, per_run=cfg.cuts_per_run)
+    judge = dict(cap=float(champion_card["rul_cap"]), horizon=float(champion_card["horizon"]),
+                 threads=settings.runtime.threads)
+    scores = {"champion": {"version": champion.version, **forecast.score(champion.path, cuts, remaining, **judge)},
+              "challenger": {"version": version, **forecast.score(challenger.path, cuts, remaining, **judge)}}
+    parity = forecast.parity_ok(card)
+    if scores["challenger"]["n"] < scores["champion"]["n"]:
+        parity = (False, f"the challenger forecast only {scores['challenger']['n']} of the "
+                  f"{scores['champion']['n']} holdout cuts the champion forecast")
+    promoted, reason = decide(scores["champion"], scores["challenger"], metric="rmse", higher_is_better=False,
+                              margin=cfg.margin, relative=True, parity=parity,
+                              holdout=min(scores["champion"]["n"], scores["challenger"]["n"]),
+                              min_holdout=cfg.min_holdout)
+    _conclude(ctx, name, version, challenger.path, card, promoted, reason)
+    return {"model": name, "new_events": new, "data": data.counts, **scores, "margin": cfg.margin,
             "decision": "promoted" if promoted else "kept champion", "reason": reason, "work_dir": str(work)}
 
 
