@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from factory_ai.alerts.config import AlertSettings
 from factory_ai.drift.config import DriftSettings
 from factory_ai.errors import ConfigError
+from factory_ai.reports.config import ReportSettings
 from factory_ai.retrain.config import RetrainSettings
 from factory_ai.scheduler.config import SchedulerSettings
 
@@ -118,6 +119,7 @@ class Settings(_Section):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

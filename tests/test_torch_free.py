@@ -61,6 +61,7 @@ def test_inspect_runs_and_stores_without_torch(tmp_path: Path, trained, sample_i
 
 
 @pytest.mark.parametrize("args", [["inspect", "--help"], ["predict", "--help"], ["models", "list"], ["db", "init"], ["events", "list"],
+                                  ["report", "--format", "pdf", "-o", "report.pdf"],
                                   ["--help"]])
 def test_line_side_commands_do_not_load_torch(tmp_path: Path, args: list[str]) -> None:
     report, proc = run_without_torch(tmp_path, *args, cwd=tmp_path)

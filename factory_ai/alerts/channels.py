@@ -76,16 +76,22 @@ def _email(ch: c.EmailChannel) -> Send:
                                                          "count", "first_seen", "last_seen", "alert_id")
                   if payload.get(key) is not None]
         message.set_content("\n".join(lines) + "\n")
-        smtp_class = smtplib.SMTP_SSL if ch.security == "tls" else smtplib.SMTP
-        extra = {"context": context} if ch.security == "tls" else {}
-        with smtp_class(ch.host, ch.port, timeout=ch.timeout_seconds, **extra) as smtp:
-            if ch.security == "starttls":
-                smtp.starttls(context=context)
-            if ch.username is not None:
-                smtp.login(ch.username, ch.password or "")
-            smtp.send_message(message)
+        smtp_send(ch, message, context)
 
     return send
+
+
+def smtp_send(ch: c.EmailChannel, message: EmailMessage, context: ssl.SSLContext | None = None) -> None:
+    """Send one message through the channel's server, with its security and login (alerts and reports)."""
+    context = context or ssl.create_default_context(cafile=ch.ca_file)
+    smtp_class = smtplib.SMTP_SSL if ch.security == "tls" else smtplib.SMTP
+    extra = {"context": context} if ch.security == "tls" else {}
+    with smtp_class(ch.host, ch.port, timeout=ch.timeout_seconds, **extra) as smtp:
+        if ch.security == "starttls":
+            smtp.starttls(context=context)
+        if ch.username is not None:
+            smtp.login(ch.username, ch.password or "")
+        smtp.send_message(message)
 
 
 def _mqtt(ch: c.MqttChannel) -> Send:

@@ -11,7 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from factory_ai import __version__
-from factory_ai.cli import alerts, db, events, inspect, jobs, models, predict, review, run, samples, train
+from factory_ai.cli import alerts, db, events, inspect, jobs, models, predict, report, review, run, samples, train
 from factory_ai.cli.common import State, setup_logging
 from factory_ai.errors import FactoryAIError
 
@@ -72,6 +72,7 @@ app.command("inspect", no_args_is_help=True)(inspect.inspect)
 app.command("predict", no_args_is_help=True)(predict.predict)
 app.command("run")(run.run)
 app.command("scheduler")(jobs.scheduler)
+app.command("report")(report.report)
 
 
 def main() -> None:

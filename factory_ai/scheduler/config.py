@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-JOB_NAMES = ("score", "alerts", "drift", "retrain-vision", "retrain-forecast")
+JOB_NAMES = ("score", "alerts", "drift", "retrain-vision", "retrain-forecast", "report")
 
 
 class JobSchedule(BaseModel):
@@ -50,6 +50,7 @@ def _default_jobs() -> dict[str, JobSchedule]:
         "drift": JobSchedule(cron="15 * * * *"),
         "retrain-vision": JobSchedule(cron="0 2 * * 0"),
         "retrain-forecast": JobSchedule(cron="0 3 * * 0"),
+        "report": JobSchedule(cron="0 6 * * 1"),          # Mondays 06:00 UTC, the week before
     }
 
 

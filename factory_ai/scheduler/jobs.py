@@ -62,10 +62,17 @@ def retrain_forecast(ctx: JobContext) -> dict[str, Any]:
     return retrain(ctx, "forecast")
 
 
+def report(ctx: JobContext) -> dict[str, Any]:
+    from factory_ai.reports.job import scheduled
+
+    return scheduled(ctx.store, ctx.settings)
+
+
 JOBS: dict[str, Callable[[JobContext], dict[str, Any] | None]] = {
     "score": score,
     "alerts": check_alerts,
     "drift": drift,
     "retrain-vision": retrain_vision,
     "retrain-forecast": retrain_forecast,
+    "report": report,
 }

@@ -1,0 +1,206 @@
+"""The maintenance section: every asset ranked by risk, what to do about it and by when.
+
+The recommended action follows the latest forecast in the period, with rules a reliability
+engineer can check by hand (times in the forecast's unit, hours for store data):
+
+- P1 "repair before failure": failure risk within the horizon at or above ``risk_alarm``, or
+  the RUL interval's low end inside the horizon. Due by half the low end: act while there is
+  still a margin.
+- P2 "schedule maintenance": RUL's low end within twice the horizon. Due by the low end less
+  one horizon, so the work lands before the risk window opens.
+- P3 "monitor": nothing near. No due date.
+- "check the sensors": no forecast could be made (the reason is shown). P2, due in a day: an
+  asset that cannot be forecast is an asset nobody is watching.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Integer, cast, func
+from sqlmodel import Session, select
+
+from factory_ai.reports.scope import Scope
+from factory_ai.store.tables import Alert, Asset, Prediction, Reading, Sensor
+
+RISK_ALARM = 0.5
+POINTS = 240  # buckets per sensor trend: enough to see a trend, small enough for 100 assets
+
+
+@dataclass
+class Health:
+    asset: str
+    line: str | None
+    rul: float | None = None
+    rul_low: float | None = None
+    rul_high: float | None = None
+    risk: float | None = None
+    horizon: float | None = None
+    forecast_at: datetime | None = None
+    model: str | None = None
+    error: str | None = None
+    trend: float | None = None  # RUL change per hour of calendar time over the period (-1: wearing as expected)
+    last_alert: dict[str, Any] | None = None
+    action: str = "no forecast in the period"
+    priority: str = "P3"
+    due: datetime | None = None
+
+
+@dataclass
+class AssetPage:
+    health: Health
+    sensors: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> t, mean, low, high, limits, unit
+    rul: pd.DataFrame | None = None  # ts, rul, rul_low, rul_high, risk
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Maintenance:
+    fleet: list[Health]
+    pages: list[AssetPage]
+
+    def priorities(self) -> dict[str, int]:
+        return {p: sum(1 for h in self.fleet if h.priority == p) for p in ("P1", "P2", "P3")}
+
+
+def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM) -> Maintenance:
+    assets = _assets(session, scope)
+    if not assets:
+        return Maintenance([], [])
+    ids = {a.id: a for a in assets}
+    predictions = _predictions(session, scope, list(ids))
+    alerts = _alerts(session, scope, list(ids))
+    sensors = _sensor_trends(session, scope, list(ids))
+    pages = []
+    for asset in assets:
+        health = Health(asset.name, asset.line)
+        history = predictions.get(asset.id)
+        if history is not None and len(history):
+            _from_forecast(health, history)
+        asset_alerts = alerts.get(asset.id, [])
+        if asset_alerts:
+            health.last_alert = asset_alerts[0]
+        health.action, health.priority, health.due = recommend(health, scope.end, risk_alarm)
+        pages.append(AssetPage(health, sensors.get(asset.id, {}), history, asset_alerts))
+    pages.sort(key=lambda p: _rank(p.health))
+    return Maintenance([p.health for p in pages], pages)
+
+
+def recommend(h: Health, now: datetime, risk_alarm: float = RISK_ALARM) -> tuple[str, str, datetime | None]:
+    if h.forecast_at is None:
+        return "no forecast in the period", "P3", None
+    if h.error or h.rul is None and h.risk is None:
+        return f"check the sensors: no forecast ({h.error or 'no value'})", "P2", now + timedelta(days=1)
+    horizon = h.horizon or 0.0
+    low = h.rul_low if h.rul_low is not None else h.rul
+    if (h.risk is not None and h.risk >= risk_alarm) or (low is not None and low <= horizon):
+        return "repair before failure", "P1", now + timedelta(hours=max(low or 0.0, 0.0) / 2)
+    if low is not None and low <= 2 * horizon:
+        return "schedule maintenance", "P2", now + timedelta(hours=max(low - horizon, 0.0))
+    return "monitor", "P3", None
+
+
+def write_work_orders(fleet: list[Health], path: Path) -> Path:
+    """asset, action, priority, due_by (ISO UTC), plus the figures behind the action: the columns a
+    CMMS import maps. Assets that only need monitoring are left out: they are not work."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["asset", "line", "action", "priority", "due_by", "rul", "rul_low", "risk", "horizon"])
+        for h in fleet:
+            if h.priority in ("P1", "P2"):
+                writer.writerow([h.asset, h.line or "", h.action, h.priority,
+                                 h.due.strftime("%Y-%m-%dT%H:%M:%SZ") if h.due else "",
+                                 _num(h.rul), _num(h.rul_low), _num(h.risk, 3), _num(h.horizon)])
+    return path
+
+
+def _num(value: float | None, digits: int = 1) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def _rank(h: Health) -> tuple:
+    order = {"P1": 0, "P2": 1, "P3": 2}[h.priority]
+    return (order, -(h.risk if h.risk is not None else -1.0), h.rul if h.rul is not None else float("inf"), h.asset)
+
+
+def _assets(session: Session, scope: Scope) -> list[Asset]:
+    query = select(Asset).order_by(Asset.name)
+    if scope.assets:
+        query = query.where(Asset.name.in_(scope.assets))
+    if scope.lines:
+        query = query.where(Asset.line.in_(scope.lines))
+    return list(session.exec(query).all())
+
+
+def _predictions(session: Session, scope: Scope, ids: list[int]) -> dict[int, pd.DataFrame]:
+    rows = session.exec(select(Prediction.asset_id, Prediction.ts, Prediction.rul, Prediction.rul_low,
+                               Prediction.rul_high, Prediction.risk, Prediction.horizon, Prediction.error,
+                               Prediction.model_name, Prediction.model_version)
+                        .where(Prediction.asset_id.in_(ids), Prediction.ts >= scope.start, Prediction.ts <= scope.end)
+                        .order_by(Prediction.asset_id, Prediction.ts)).all()
+    frame = pd.DataFrame(rows, columns=["asset_id", "ts", "rul", "rul_low", "rul_high", "risk", "horizon", "error",
+                                        "model_name", "model_version"])
+    return {int(k): g.reset_index(drop=True) for k, g in frame.groupby("asset_id")}
+
+
+def _from_forecast(h: Health, history: pd.DataFrame) -> None:
+    last = history.iloc[-1]
+    h.forecast_at = last["ts"].to_pydatetime() if hasattr(last["ts"], "to_pydatetime") else last["ts"]
+    h.model = f"{last['model_name']} {last['model_version']}"
+    h.error = last["error"] if isinstance(last["error"], str) else None
+    for name in ("rul", "rul_low", "rul_high", "risk", "horizon"):
+        value = last[name]
+        setattr(h, name, None if value is None or pd.isna(value) else float(value))
+    good = history.dropna(subset=["rul"])
+    if len(good) >= 2:
+        hours = (good["ts"].iloc[-1] - good["ts"].iloc[0]).total_seconds() / 3600
+        if hours > 0:
+            h.trend = float((good["rul"].iloc[-1] - good["rul"].iloc[0]) / hours)
+
+
+def _alerts(session: Session, scope: Scope, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    rows = session.exec(select(Alert).where(Alert.asset_id.in_(ids), Alert.last_seen >= scope.start,
+                                            Alert.first_seen <= scope.end).order_by(Alert.last_seen.desc())).all()
+    out: dict[int, list[dict[str, Any]]] = {}
+    for a in rows:
+        out.setdefault(a.asset_id, []).append({"id": a.id, "severity": a.severity, "status": a.status, "rule": a.rule,
+                                               "message": a.message, "first_seen": a.first_seen,
+                                               "last_seen": a.last_seen, "count": a.count})
+    return out
+
+
+def _sensor_trends(session: Session, scope: Scope, ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each sensor's readings in the period, averaged into at most ``POINTS`` time buckets in SQL
+    (a year of one-second data must not come back row by row), with min and max per bucket."""
+    sensors = {s.id: s for s in session.exec(select(Sensor).where(Sensor.asset_id.in_(ids))).all()}
+    if not sensors:
+        return {}
+    width = max(scope.hours * 3600 / POINTS, 1.0)
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        origin = scope.start.timestamp() / 86400 + 2440587.5  # julian day of the start
+        # Readings are never before the start, so truncation is the floor.
+        bucket = cast((func.julianday(Reading.ts) - origin) * 86400.0 / width, Integer)
+    else:
+        bucket = func.floor((func.extract("epoch", Reading.ts) - scope.start.timestamp()) / width)
+    query = (select(Reading.sensor_id, bucket.label("b"), func.avg(Reading.value), func.min(Reading.value),
+                    func.max(Reading.value))
+             .where(Reading.sensor_id.in_(list(sensors)), Reading.ts >= scope.start, Reading.ts <= scope.end)
+             .group_by(Reading.sensor_id, "b").order_by(Reading.sensor_id, "b"))
+    frame = pd.DataFrame(session.exec(query).all(), columns=["sensor_id", "b", "mean", "min", "max"])
+    out: dict[int, dict[str, dict[str, Any]]] = {}
+    for sensor_id, group in frame.groupby("sensor_id"):
+        sensor = sensors[int(sensor_id)]
+        t = np.array([scope.start + timedelta(seconds=(float(b) + 0.5) * width) for b in group["b"]])
+        out.setdefault(sensor.asset_id, {})[sensor.name] = {
+            "t": t, "mean": group["mean"].to_numpy(float), "min": group["min"].to_numpy(float),
+            "max": group["max"].to_numpy(float), "low_limit": sensor.low_limit, "high_limit": sensor.high_limit,
+            "unit": sensor.unit}
+    return out

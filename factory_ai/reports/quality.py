@@ -1,0 +1,117 @@
+"""The quality section: how many parts, how many good, where and what the defects are, whether
+the process is in control, and whether the model judging it can still be trusted.
+
+A defect is an inspection with the verdict ``reject``. Yield is passes over judged parts
+(``error`` verdicts are not parts judged; ``review`` ones are judged but not passed). The
+p-chart takes one subgroup per day (per hour for periods under three days) and marks the
+Western Electric rules 1-4, the same test the ``spc_p_chart`` alert rule runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from factory_ai.alerts.spc import p_chart, western_electric
+from factory_ai.reports.scope import Scope
+from factory_ai.store.tables import Alert, Inspection, JobRun, ModelVersion, Review
+
+DEFECT = "reject"
+
+
+@dataclass
+class Quality:
+    total: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+    yield_: float | None = None
+    lines: pd.DataFrame | None = None  # line, n, defects, rate
+    over_time: pd.DataFrame | None = None  # period, line, n, defects, rate
+    classes_over_time: pd.DataFrame | None = None  # period x class counts of defects
+    pareto: pd.DataFrame | None = None  # class, count, share, cumulative
+    pchart: dict[str, Any] | None = None  # periods, n, p, center, ucl, lcl, violations
+    review: dict[str, Any] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    drift: dict[str, Any] = field(default_factory=dict)
+    subgroup: str = "day"
+
+
+def gather(session: Session, scope: Scope) -> Quality:
+    q = Quality(subgroup="day" if scope.hours >= 72 else "hour")
+    query = select(Inspection.ts, Inspection.line, Inspection.verdict, Inspection.label).where(
+        Inspection.ts >= scope.start, Inspection.ts <= scope.end)
+    if scope.lines:
+        query = query.where(Inspection.line.in_(scope.lines))
+    frame = pd.DataFrame(session.exec(query).all(), columns=["ts", "line", "verdict", "label"])
+    q.review = _review(session, scope)
+    q.models = _models(session)
+    q.drift = _drift(session)
+    if frame.empty:
+        return q
+    frame["line"] = frame["line"].fillna("-")
+    q.total = len(frame)
+    q.verdicts = frame["verdict"].value_counts().to_dict()
+    judged = frame[frame["verdict"] != "error"]
+    q.yield_ = float((judged["verdict"] == "pass").mean()) if len(judged) else None
+    judged = judged.assign(defect=judged["verdict"] == DEFECT,
+                           period=pd.to_datetime(judged["ts"], utc=True).dt.floor("D" if q.subgroup == "day" else "h"))
+    q.lines = (judged.groupby("line").agg(n=("defect", "size"), defects=("defect", "sum")).reset_index()
+               .assign(rate=lambda d: d["defects"] / d["n"]))
+    q.over_time = (judged.groupby(["period", "line"]).agg(n=("defect", "size"), defects=("defect", "sum"))
+                   .reset_index().assign(rate=lambda d: d["defects"] / d["n"]))
+    defects = judged[judged["defect"]].assign(label=lambda d: d["label"].fillna("unknown"))
+    if len(defects):
+        q.classes_over_time = defects.groupby(["period", "label"]).size().unstack(fill_value=0)
+        counts = defects["label"].value_counts()
+        q.pareto = pd.DataFrame({"class": counts.index, "count": counts.to_numpy()}).assign(
+            share=lambda d: d["count"] / d["count"].sum(), cumulative=lambda d: d["share"].cumsum())
+    per_period = judged.groupby("period").agg(n=("defect", "size"), defects=("defect", "sum")).reset_index()
+    chart = p_chart(per_period["defects"].to_numpy(float), per_period["n"].to_numpy(float))
+    q.pchart = {"periods": list(per_period["period"].dt.to_pydatetime()), "n": chart.n, "p": chart.p,
+                "center": chart.center, "ucl": chart.upper, "lcl": chart.lower,
+                "violations": [{"rule": v.rule, "index": v.index, "what": v.describe(),
+                                "period": per_period["period"].iloc[v.index].to_pydatetime()}
+                               for v in western_electric(chart.z)]}
+    return q
+
+
+def _review(session: Session, scope: Scope) -> dict[str, Any]:
+    from factory_ai import review
+
+    waiting = len(review.queue(session, limit=100_000))
+    labelled = session.exec(select(func.count()).select_from(Review).where(
+        Review.labelled_at >= scope.start, Review.labelled_at <= scope.end)).one()
+    flagged = session.exec(select(func.count()).select_from(Review).where(
+        Review.flagged.is_(True), Review.created_at >= scope.start, Review.created_at <= scope.end)).one()
+    pairs = session.exec(select(Inspection.label, Review.label).join(Review, Review.inspection_id == Inspection.id)
+                         .where(Review.labelled_at >= scope.start, Review.labelled_at <= scope.end,
+                                Review.label.is_not(None))).all()
+    agree = sum(1 for model, person in pairs if model == person)
+    return {"waiting": waiting, "labelled": int(labelled), "flagged": int(flagged),
+            "model_agreed": agree, "compared": len(pairs),
+            "agreement": agree / len(pairs) if pairs else None}
+
+
+def _models(session: Session) -> list[dict[str, Any]]:
+    out = []
+    for m in session.exec(select(ModelVersion).where(ModelVersion.status == "current").order_by(ModelVersion.name)):
+        test = (m.metrics or {}).get("test") or {}
+        figure = {}
+        if "accuracy" in test:
+            figure = {"accuracy": test["accuracy"], "macro_f1": test.get("macro_f1")}
+        elif isinstance(test.get("rul"), dict):
+            figure = {"rul_rmse": test["rul"].get("rmse_capped_truth", test["rul"].get("rmse"))}
+        out.append({"name": m.name, "version": m.version, "family": m.family, "promoted_at": m.promoted_at,
+                    **figure})
+    return out
+
+
+def _drift(session: Session) -> dict[str, Any]:
+    run = session.exec(select(JobRun).where(JobRun.job == "drift").order_by(JobRun.started_at.desc())).first()
+    open_alerts = session.exec(select(Alert).where(Alert.rule == "drift", Alert.status != "resolved")).all()
+    return {"last_check": run.started_at if run else None, "status": run.status if run else None,
+            "detail": (run.detail or {}) if run else {}, "error": run.error if run else None,
+            "open": [a.message for a in open_alerts]}

@@ -1,0 +1,135 @@
+"""Reports: the numbers match the store, every format renders, an empty store says "no data",
+and the scheduled job writes and mails the report to a real SMTP server."""
+
+from __future__ import annotations
+
+import csv
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from factory_ai.cli import app
+from factory_ai.store import Alert, Asset, Inspection, Prediction, Review, Store, utcnow
+from factory_ai.store.tables import Reading, Sensor
+from tests.servers import SmtpServer, Unavailable
+
+
+def pdf_pages(path: Path) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", path.read_bytes()))
+
+
+def fill(store: Store) -> None:
+    """Two pumps (one near failure) with readings, forecasts and an alert; two lines of inspections."""
+    now = utcnow()
+    with store.session() as session:
+        near, fine = Asset(name="pump-1", line="line1"), Asset(name="pump-2", line="line1")
+        session.add_all([near, fine])
+        session.flush()
+        sensor = Sensor(asset_id=near.id, name="vibration", unit="mm/s", high_limit=7.0)
+        session.add(sensor)
+        session.flush()
+        for h in range(48):
+            session.add(Reading(sensor_id=sensor.id, ts=now - timedelta(hours=48 - h), value=3.0 + h * 0.05))
+        for h, (rul, risk) in enumerate([(40.0, 0.3), (20.0, 0.6), (10.0, 0.8)]):
+            session.add(Prediction(asset_id=near.id, ts=now - timedelta(hours=20 - 10 * h), rul=rul, rul_low=rul - 5,
+                                   rul_high=rul + 5, risk=risk, horizon=48, model_name="pumps", model_version="v1"))
+        session.add(Prediction(asset_id=fine.id, ts=now - timedelta(hours=1), rul=300, rul_low=250, rul_high=350,
+                               risk=0.01, horizon=48, model_name="pumps", model_version="v1"))
+        session.add(Alert(key="rul:pump-1", rule="rul_below", severity="critical", asset_id=near.id,
+                          message="pump-1: remaining useful life 10 h"))
+        rows = ([("line1", "pass", "good")] * 93 + [("line1", "reject", "crack")] * 4
+                + [("line1", "reject", "scratch")] * 3 + [("line2", "pass", "good")] * 46
+                + [("line2", "reject", "crack")] + [("line2", "review", "spot")] * 2 + [("line2", "error", None)])
+        for i, (line, verdict, label) in enumerate(rows):
+            session.add(Inspection(ts=now - timedelta(minutes=5 * i + 1), source=f"cam/{i}.png", line=line,
+                                   verdict=verdict, label=label, model_name="surface", model_version="v1"))
+        session.flush()
+        first_review = session.exec(select(Inspection.id).where(Inspection.verdict == "review")).first()
+        session.add(Review(inspection_id=first_review, label="scratch", reviewer="qa", labelled_at=now))
+
+
+@pytest.fixture
+def filled(plant: Path) -> Path:
+    with Store(f"sqlite:///{plant / 'var' / 'factory.db'}") as store:
+        fill(store)
+    return plant
+
+
+def test_the_report_numbers_match_the_store(filled: Path) -> None:
+    runner = CliRunner()
+    done = runner.invoke(app, ["report", "--since", "3d", "--format", "md", "-o", str(filled / "r.md")])
+    assert done.exit_code == 0, done.output
+    text = (filled / "r.md").read_text()
+    assert "2 assets: **1 P1**" in text
+    fleet = [line for line in text.splitlines() if line.startswith("| pump-")]
+    assert fleet[0].startswith("| pump-1 | line1 | 10.0 [5.0, 15.0] | 80.0% |")  # ranked by risk
+    assert "repair before failure | P1" in fleet[0] and "critical: pump-1: remaining useful life 10 h" in fleet[0]
+    assert "-1.50 h/h" in fleet[0]  # RUL fell 30 h in 20 h
+    assert fleet[1].startswith("| pump-2 | line1 | 300.0 [250.0, 350.0] | 1.0% |") and "monitor | P3" in fleet[1]
+    # 150 inspections, 1 error: 149 judged, 139 passed.
+    assert "| inspections | 150 |" in text and f"| yield | {139 / 149:.2%} |" in text
+    assert f"| line1 | 100 | 7 | {7 / 100:.2%} |" in text and f"| line2 | 49 | 1 | {1 / 49:.2%} |" in text
+    assert "| crack | 5 | 62% |" in text and "| scratch | 3 | 100% |" in text
+    assert "| labelled in the period | 1 |" in text and "| model agreed with the reviewer | 0.0% of 1 |" in text
+    orders = list(csv.DictReader((filled / "r-work-orders.csv").open()))
+    assert [(o["asset"], o["priority"], o["action"]) for o in orders] == [("pump-1", "P1", "repair before failure")]
+    assert orders[0]["due_by"].endswith("Z")
+
+
+def test_html_and_pdf_render_with_their_plots(filled: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["report", "--since", "3d", "-o", str(filled / "r.html")]).exit_code == 0
+    page = (filled / "r.html").read_text()
+    # Self-contained: plots inline, nothing fetched from anywhere.
+    assert page.count("data:image/png;base64,") == 2 + 4  # two asset pages; rate, classes, Pareto, p-chart
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert runner.invoke(app, ["report", "--since", "3d", "-f", "pdf", "-o", str(filled / "r.pdf")]).exit_code == 0
+    assert (filled / "r.pdf").read_bytes().startswith(b"%PDF") and pdf_pages(filled / "r.pdf") == 1 + 2 + 4
+
+
+def test_an_empty_store_gives_no_data_sections(plant: Path) -> None:
+    runner = CliRunner()
+    for fmt in ("html", "md", "pdf"):
+        done = runner.invoke(app, ["report", "-f", fmt, "-o", str(plant / f"empty.{fmt}")])
+        assert done.exit_code == 0, done.output
+    text = (plant / "empty.md").read_text()
+    assert "No data: no assets in the store" in text and "No data: no inspections in the period" in text
+    assert "No data: no assets" in (plant / "empty.html").read_text()
+    assert pdf_pages(plant / "empty.pdf") == 1
+    bad = runner.invoke(app, ["report", "--since", "7d", "--from", "2026-01-01"])
+    assert bad.exit_code != 0 and "either --since or --from/--to" in bad.output
+
+
+def test_the_scheduled_report_is_written_and_mailed(filled: Path) -> None:
+    from factory_ai.config import load_settings
+    from factory_ai.registry import Registry
+    from factory_ai.scheduler.jobs import JobContext
+    from factory_ai.scheduler.service import Scheduler
+
+    try:
+        smtp = SmtpServer()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        settings = load_settings(environ={})
+        settings.reports.formats = ["html", "md"]
+        settings.reports.since = "3d"
+        settings.reports.email_channel = "managers"
+        settings.alerts.channels = [type(settings.alerts).model_validate({"channels": [
+            {"name": "managers", "kind": "email", "host": "127.0.0.1", "port": smtp.port, "from": "factory@plant.example",
+             "to": ["plant-manager@plant.example"]}]}).channels[0]]
+        with Store(settings.database_url) as store:
+            run = Scheduler(JobContext(settings=settings, store=store, registry=Registry(settings.models_dir))).run("report")
+        assert run.status == "ok", run.error
+        assert run.detail["P1"] == 1 and run.detail["inspections"] == 150
+        assert all(Path(f).is_file() for f in run.detail["files"])
+        [message] = smtp.messages
+        assert message["Subject"].endswith(f"1 asset to repair, yield {139 / 149:.1%}")
+        names = sorted(part.get_filename() for part in message.walk() if part.get_filename())
+        assert [Path(n).suffix for n in names] == [".csv", ".html", ".md"]
+    finally:
+        smtp.close()
