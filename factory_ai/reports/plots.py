@@ -87,13 +87,7 @@ def defect_rate(q: Quality) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 2.8))
     for line, group in q.over_time.groupby("line"):
         ax.plot(group["period"], 100 * group["rate"], marker="o", markersize=3, linewidth=1, label=str(line))
-    ax.set_ylabel("defect rate [%]")
-    ax.set_title(f"Defect rate per line, per {q.subgroup}", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.grid(alpha=0.3)
-    _time_axis(ax)
-    fig.tight_layout()
-    return fig
+    return _over_time(fig, ax, "defect rate [%]", f"Defect rate per line, per {q.subgroup}")
 
 
 def classes(q: Quality) -> Figure:
@@ -104,12 +98,7 @@ def classes(q: Quality) -> Figure:
     for name in table.columns:
         ax.bar(table.index, table[name], bottom=bottom, width=width, label=str(name))
         bottom = table[name] if bottom is None else bottom + table[name]
-    ax.set_ylabel("defects")
-    ax.set_title(f"Defects by class, per {q.subgroup}", fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
-    _time_axis(ax)
-    fig.tight_layout()
-    return fig
+    return _over_time(fig, ax, "defects", f"Defects by class, per {q.subgroup}")
 
 
 def pareto(q: Quality) -> Figure:
@@ -138,8 +127,13 @@ def pchart(q: Quality) -> Figure:
     if flagged:
         ax.plot([c["periods"][i] for i in flagged], [100 * c["p"][i] for i in flagged], "o", color="tab:red",
                 markersize=6, fillstyle="none", label="Western Electric violation")
-    ax.set_ylabel("defective [%]")
-    ax.set_title(f"p-chart, one subgroup per {q.subgroup}", fontsize=9)
+    return _over_time(fig, ax, "defective [%]", f"p-chart, one subgroup per {q.subgroup}")
+
+
+def _over_time(fig: Figure, ax, ylabel: str, title: str) -> Figure:  # noqa: ANN001
+    """The finish the per-period charts share: labels, legend, grid, a readable time axis."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     _time_axis(ax)
