@@ -85,8 +85,11 @@ def test_html_and_pdf_render_with_their_plots(filled: Path) -> None:
     assert runner.invoke(app, ["report", "--since", "3d", "-o", str(filled / "r.html")]).exit_code == 0
     page = (filled / "r.html").read_text()
     # Self-contained: plots inline, nothing fetched from anywhere.
-    assert page.count("data:image/png;base64,") == 2 + 4  # two asset pages; rate, classes, Pareto, p-chart
-    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert page.count("data:image/png;base64,") == 4  # defect rate, classes, Pareto, p-chart
+    assert page.count("<svg") == 2  # the two asset pages' trends
+    assert "predicted failure" in page and 'stroke-dasharray="4 3"' in page  # pump-1's failure and vibration limit
+    assert "https://" not in page and "<script" not in page
+    assert page.count("http://") == page.count('xmlns="http://www.w3.org/2000/svg"')  # namespaces, not fetches
     assert runner.invoke(app, ["report", "--since", "3d", "-f", "pdf", "-o", str(filled / "r.pdf")]).exit_code == 0
     assert (filled / "r.pdf").read_bytes().startswith(b"%PDF") and pdf_pages(filled / "r.pdf") == 1 + 2 + 4
 

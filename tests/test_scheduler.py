@@ -13,6 +13,7 @@ from factory_ai.cli import app
 from factory_ai.config import load_settings
 from factory_ai.registry import Registry
 from factory_ai.scheduler import jobs, runs
+from factory_ai.scheduler.config import JOB_NAMES
 from factory_ai.scheduler.jobs import JobContext
 from factory_ai.scheduler.runs import Skipped
 from factory_ai.scheduler.service import Scheduler
@@ -31,8 +32,8 @@ def context(settings) -> JobContext:  # noqa: ANN001
     return JobContext(settings=settings, store=Store(settings.database_url), registry=Registry(settings.models_dir))
 
 
-ONLY = {"score": {"enabled": False}, "drift": {"enabled": False}, "retrain-vision": {"enabled": False},
-        "retrain-forecast": {"enabled": False}}
+# Every job off except alerts (and those a test turns on).
+ONLY = {name: {"enabled": False} for name in JOB_NAMES if name != "alerts"}
 
 
 def test_a_failing_job_is_recorded_and_the_others_keep_running(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001

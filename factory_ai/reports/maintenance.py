@@ -51,6 +51,15 @@ class Health:
     priority: str = "P3"
     due: datetime | None = None
 
+    def failure(self) -> tuple[datetime, tuple[datetime, datetime] | None] | None:
+        """The predicted failure time (RUL counted from the forecast, in hours) and its interval."""
+        if self.forecast_at is None or self.rul is None:
+            return None
+        at = self.forecast_at + timedelta(hours=self.rul)
+        if self.rul_low is None or self.rul_high is None:
+            return at, None
+        return at, (self.forecast_at + timedelta(hours=self.rul_low), self.forecast_at + timedelta(hours=self.rul_high))
+
 
 @dataclass
 class AssetPage:

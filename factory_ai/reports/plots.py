@@ -8,7 +8,6 @@ the store.
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 
 import matplotlib
 
@@ -47,11 +46,7 @@ def asset(page: AssetPage, max_sensors: int = 6) -> Figure:
     fig, axes = plt.subplots(max(rows, 1), 1, figsize=(8, 1.5 * max(rows, 1) + 0.4), sharex=True, squeeze=False)
     axes = axes[:, 0]
     h = page.health
-    failure = band = None
-    if h.forecast_at is not None and h.rul is not None:
-        failure = h.forecast_at + timedelta(hours=h.rul)
-        if h.rul_low is not None and h.rul_high is not None:
-            band = (h.forecast_at + timedelta(hours=h.rul_low), h.forecast_at + timedelta(hours=h.rul_high))
+    failure, band = h.failure() or (None, None)
     for ax, (name, s) in zip(axes, sensors, strict=False):
         ax.fill_between(s["t"], s["min"], s["max"], color="tab:blue", alpha=0.15, linewidth=0)
         ax.plot(s["t"], s["mean"], color="tab:blue", linewidth=1)

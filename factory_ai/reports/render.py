@@ -1,4 +1,4 @@
-"""Writing a report: self-contained HTML (plots inline as PNG data), PDF pages, or Markdown.
+"""Writing a report: self-contained HTML (plots inline: PNG data and SVG), PDF pages, or Markdown.
 
 HTML is the one to read on screen and to mail as an attachment: no file beside it, no script,
 no network. PDF is for printing and the plant's document system. Markdown carries the tables
@@ -13,9 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from factory_ai.reports import plots
+from factory_ai.reports import plots, svg
 from factory_ai.reports.build import Report
-from factory_ai.reports.maintenance import Health
+from factory_ai.reports.maintenance import AssetPage, Health
 
 FORMATS = ("html", "pdf", "md")
 NO_FORECASTS = "no forecasts in the period (is [daemon] forecast_model set and the score job running?)"
@@ -133,6 +133,23 @@ def _nodata(text: str) -> str:
     return f'<p class="nodata">No data: {html.escape(text)}.</p>'
 
 
+def _asset_svg(page: AssetPage, report: Report) -> str:
+    """Sensor trends and RUL history on one time axis, reaching out to the predicted failure
+    (at most one period beyond the report's end, so a far-off failure does not squash the data)."""
+    panels = [svg.Panel(name + (f" [{s['unit']}]" if s["unit"] else ""), s["t"], s["mean"], s["min"], s["max"],
+                        [v for v in (s["low_limit"], s["high_limit"]) if v is not None])
+              for name, s in list(page.sensors.items())[:6]]
+    if page.rul is not None and len(page.rul):
+        r = page.rul
+        panels.append(svg.Panel("RUL [h]", list(r["ts"]), r["rul"].to_numpy(float), r["rul_low"].to_numpy(float),
+                                r["rul_high"].to_numpy(float), color="#2ca02c"))
+    scope = report.scope
+    failure, band = page.health.failure() or (None, None)
+    end = scope.end if failure is None else min(max(scope.end, failure), scope.end + (scope.end - scope.start))
+    title = f"predicted failure {failure:%Y-%m-%d %H:%M} UTC (red line)" if failure else ""
+    return svg.chart(panels, start=scope.start, end=end, marks=[failure] if failure else [], span=band, title=title)
+
+
 def html_text(report: Report) -> str:
     e = html.escape
     m, q = report.maintenance, report.quality
@@ -154,7 +171,7 @@ def html_text(report: Report) -> str:
             h = page.health
             parts.append(f"<div class='asset'><h3>{e(h.asset)} <small>{e(h.priority)}: {e(h.action)}</small></h3>")
             if page.sensors or (page.rul is not None and len(page.rul)):
-                parts.append(_img(plots.asset, page))
+                parts.append(_asset_svg(page, report))
             else:
                 parts.append(_nodata("no readings or forecasts for this asset in the period"))
             if page.alerts:
