@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from factory_ai.errors import DataError
@@ -35,12 +35,20 @@ class Item:
 
 def queue(session: Session, limit: int = 50, line: str | None = None) -> list[Item]:
     """Unlabelled inspections with the ``review`` verdict or a flag, oldest first (first in, first out)."""
-    query = (select(Inspection, Review).join(Review, Review.inspection_id == Inspection.id, isouter=True)
-             .where(or_(Inspection.verdict == REVIEW_VERDICT, Review.flagged.is_(True)), Review.label.is_(None))
-             .order_by(Inspection.id).limit(limit))
+    query = _waiting(select(Inspection, Review)).order_by(Inspection.id).limit(limit)
     if line:
         query = query.where(Inspection.line == line)
     return [Item(i, r) for i, r in session.exec(query).all()]
+
+
+def waiting(session: Session) -> int:
+    """How many parts wait in the queue."""
+    return int(session.exec(_waiting(select(func.count()).select_from(Inspection))).one())
+
+
+def _waiting(query):  # noqa: ANN001, ANN202
+    return (query.join(Review, Review.inspection_id == Inspection.id, isouter=True)
+            .where(or_(Inspection.verdict == REVIEW_VERDICT, Review.flagged.is_(True)), Review.label.is_(None)))
 
 
 def label(session: Session, inspection_id: int, value: str, reviewer: str, classes_of: ClassesOf) -> Review:

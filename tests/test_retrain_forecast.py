@@ -77,7 +77,7 @@ def record_events(store: Store, fleet: Path) -> int:
 def test_the_export_freezes_whole_failure_runs_out_of_training(plant, fleet: Path, tmp_path: Path) -> None:  # noqa: ANN001
     settings, store = plant
     record_events(store, fleet)
-    history = forecast.with_events(read_store(store)[0], forecast.store_events(store))
+    history, _ = read_store(store, events=True)
     first = forecast.export(history, tmp_path / "a", 40)
     again = forecast.export(history, tmp_path / "b", 40)
     assert [r.name for r in first.holdout] == [r.name for r in again.holdout]  # frozen

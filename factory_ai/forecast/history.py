@@ -19,6 +19,18 @@ import numpy as np
 import pandas as pd
 
 ASSET, TIME = "asset", "time"
+EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def to_hours(stamps: pd.Series) -> np.ndarray:
+    """UTC timestamps as the time axis of timestamped data: hours since 1970 (NaT gives NaN)."""
+    return (stamps - EPOCH).dt.total_seconds().to_numpy() / 3600.0
+
+
+def from_hours(hours: np.ndarray | pd.Series | float) -> pd.DatetimeIndex:
+    """The time axis back to UTC timestamps, to the millisecond (what exports and the store hold)."""
+    return pd.to_datetime(np.round(np.asarray(hours, dtype=np.float64).reshape(-1) * 3_600_000).astype(np.int64),
+                          unit="ms", utc=True)
 
 
 @dataclass
@@ -110,7 +122,7 @@ def build(
         stamps = pd.to_datetime(raw_time, utc=True, errors="coerce")
         if stamps.isna().any():
             raise ValueError(f"column {time!r}: {int(stamps.isna().sum())} values are neither numbers nor timestamps")
-        out[TIME] = (stamps - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy() / 3600.0
+        out[TIME] = to_hours(stamps)
         unit = "hour"
     else:
         out[TIME] = pd.to_numeric(raw_time, errors="coerce").to_numpy(dtype=np.float64)

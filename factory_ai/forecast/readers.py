@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from factory_ai.errors import DataError
-from factory_ai.forecast.history import ASSET, TIME, History, build
+from factory_ai.forecast.history import ASSET, TIME, History, build, to_hours
 
 FORMATS = ("auto", "cmapss", "csv", "parquet", "ai4i", "femto")
 CMAPSS_SETTINGS = [f"setting_{i}" for i in range(1, 4)]
@@ -184,7 +184,7 @@ def read_events(path: Path, time_unit: str) -> pd.DataFrame:
     out = pd.DataFrame({"asset": events["asset"].astype(str), "kind": events["kind"].str.lower()})
     if time_unit == "hour":
         stamps = pd.to_datetime(events["time"], utc=True, errors="coerce")
-        out["time"] = (stamps - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds() / 3600.0
+        out["time"] = to_hours(stamps)
     else:
         out["time"] = pd.to_numeric(events["time"], errors="coerce")
     if out["time"].isna().any():
@@ -213,12 +213,14 @@ def read_ai4i(path: Path) -> History:
     return history
 
 
-def read_store(store, assets: list[str] | None = None, since: datetime | None = None) -> tuple[History, list[str]]:  # noqa: ANN001
+def read_store(store, assets: list[str] | None = None, since: datetime | None = None,  # noqa: ANN001
+               events: bool = False) -> tuple[History, list[str]]:
     """Sensor history from the store's readings (timestamps, so the time unit is hours);
-    ``since`` keeps only newer readings (the daemon scores from a bounded lookback)."""
+    ``since`` keeps only newer readings (the daemon scores from a bounded lookback); ``events``
+    attaches the recorded failures and maintenance (``factory-ai events``) that end the runs."""
     from sqlmodel import select
 
-    from factory_ai.store.tables import Asset, Reading, Sensor
+    from factory_ai.store.tables import Asset, Event, Reading, Sensor
 
     query = (select(Asset.name, Sensor.name, Reading.ts, Reading.value)
              .join(Sensor, Sensor.asset_id == Asset.id).join(Reading, Reading.sensor_id == Sensor.id))
@@ -235,4 +237,10 @@ def read_store(store, assets: list[str] | None = None, since: datetime | None = 
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     wide, notes = _long_to_wide(frame, "asset", "time", Path(store.where))
     history, build_notes = build(wide, asset="asset", time="time", time_unit="hour")
+    if events:
+        with store.session() as session:
+            recorded = session.exec(select(Asset.name, Event.kind, Event.ts)
+                                    .join(Asset, Asset.id == Event.asset_id)).all()
+        table = pd.DataFrame(recorded, columns=["asset", "kind", "time"])
+        add_events(history, table.assign(time=to_hours(pd.to_datetime(table["time"], utc=True))))
     return history, notes + build_notes

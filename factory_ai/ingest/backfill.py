@@ -13,33 +13,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from factory_ai.errors import DataError
-from factory_ai.forecast.history import ASSET, TIME, History
+from factory_ai.forecast.history import ASSET, TIME, History, from_hours
 from factory_ai.ingest.reading import SensorReading
 from factory_ai.ingest.writer import ReadingWriter, WriterStats
 
 CHUNK = 50_000
 
 
-def backfill(store, history: History, spool_dir: Path, units: dict[str, str] | None = None) -> WriterStats:  # noqa: ANN001
+def backfill(store, history: History, spool_dir: Path) -> WriterStats:  # noqa: ANN001
     """Write every value of ``history`` (timestamped, so hours since 1970) as a reading."""
     if history.time_unit != "hour":
         raise DataError("a backfill needs timestamps; this history counts cycles (replay it with csv-replay instead)")
     frame = history.frame
-    stamps = pd.to_datetime(np.round(frame[TIME].to_numpy() * 3_600_000).astype(np.int64), unit="ms", utc=True)
-    times = stamps.to_pydatetime()
+    times = from_hours(frame[TIME].to_numpy()).to_pydatetime()
     assets = frame[ASSET].to_numpy()
-    units = units or {}
     writer = ReadingWriter(store, spool_dir, batch_size=CHUNK)
     try:
         for sensor in history.settings + history.sensors:
             values = frame[sensor].to_numpy(np.float64)
-            unit = units.get(sensor)
             for start in range(0, len(frame), CHUNK):
                 stop = start + CHUNK
-                writer.put_many([SensorReading(str(a), sensor, t, float(v), unit) for a, t, v in
+                writer.put_many([SensorReading(str(a), sensor, t, float(v)) for a, t, v in
                                  zip(assets[start:stop], times[start:stop], values[start:stop], strict=True)])
     finally:
         stats = writer.close(timeout=600)

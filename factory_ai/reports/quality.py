@@ -81,7 +81,7 @@ def gather(session: Session, scope: Scope) -> Quality:
 def _review(session: Session, scope: Scope) -> dict[str, Any]:
     from factory_ai import review
 
-    waiting = len(review.queue(session, limit=100_000))
+    waiting = review.waiting(session)
     labelled = session.exec(select(func.count()).select_from(Review).where(
         Review.labelled_at >= scope.start, Review.labelled_at <= scope.end)).one()
     flagged = session.exec(select(func.count()).select_from(Review).where(

@@ -22,13 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from factory_ai.forecast.history import ASSET, TIME, History
+from factory_ai.forecast.history import ASSET, TIME, History, from_hours
 from factory_ai.forecast.model import ForecastModel
 from factory_ai.forecast.predict import forecast_assets
 from factory_ai.forecast.targets import runs
 from factory_ai.retrain.vision import in_holdout
-
-EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
 
 
 @dataclass
@@ -46,38 +44,12 @@ class Exported:
     counts: dict[str, int]
 
 
-def with_events(history: History, events: list[tuple[str, str, float]]) -> History:
-    """Attach ``(asset, kind, hours)`` events to a store history (see :func:`store_events`)."""
-    for asset, kind, hours in events:
-        target = history.failures if kind == "failure" else history.maintenance
-        target.setdefault(asset, []).append(hours)
-    for target in (history.failures, history.maintenance):
-        for times in target.values():
-            times.sort()
-    return history
-
-
-def store_events(store) -> list[tuple[str, str, float]]:  # noqa: ANN001
-    from sqlmodel import select
-
-    from factory_ai.store.tables import Asset, Event
-
-    with store.session() as session:
-        rows = session.exec(select(Asset.name, Event.kind, Event.ts).join(Asset, Asset.id == Event.asset_id)).all()
-    return [(name, kind, hours(pd.Timestamp(ts))) for name, kind, ts in rows]
-
-
-def hours(stamp: pd.Timestamp) -> float:
-    return (stamp - EPOCH).total_seconds() / 3600.0
-
-
 def iso(value: float | pd.Series) -> Any:  # noqa: ANN401 - a string for a float, a Series for a Series
-    """Hours since 1970 back to UTC time, to the millisecond (what the CSV exports hold)."""
-    stamps = pd.to_datetime(np.round(np.asarray(value, dtype=np.float64) * 3_600_000).astype(np.int64), unit="ms",
-                            utc=True)
+    """Hours since 1970 back to UTC text, to the millisecond (what the CSV exports hold)."""
+    text = from_hours(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if np.ndim(value) == 0:
-        return stamps.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return pd.Series(stamps.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), index=getattr(value, "index", None))
+        return text[0]
+    return pd.Series(text, index=getattr(value, "index", None))
 
 
 def export(history: History, work: Path, percent: float) -> Exported:

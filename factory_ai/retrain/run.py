@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
@@ -60,10 +61,7 @@ def _vision(ctx) -> dict[str, Any]:  # noqa: ANN001
     settings, store, registry = ctx.settings, ctx.store, ctx.registry
     cfg = settings.retrain.vision
     name = settings.inspect.model
-    try:
-        champion = registry.resolve(name)
-    except FactoryAIError as exc:
-        raise Skipped(f"no champion to challenge: {exc}") from None
+    champion = _champion(registry, name)
     since = last_success(store, "retrain-vision")
     with store.session() as session:
         labelled = review.labelled(session, model_name=name)
@@ -75,16 +73,7 @@ def _vision(ctx) -> dict[str, Any]:  # noqa: ANN001
     work = settings.resolve(settings.retrain.work_dir) / f"vision-{utcnow():%Y%m%dT%H%M%S}"
     data = vision.export(labelled, settings.resolve(cfg.base_data) if cfg.base_data else None, work,
                          cfg.holdout_percent)
-    if cfg.command:
-        command = trainer.fill(cfg.command, data=str(data.train), events="", name=name,
-                               models_dir=str(settings.models_dir))
-    else:
-        command = trainer.local_command("vision", data.train, name, cfg.train_args)
-    version = trainer.train(registry, name, command, work / "training.log", stopping=ctx.stopping,
-                            timeout_minutes=cfg.timeout_minutes, artifact_wait_minutes=cfg.artifact_wait_minutes,
-                            env=child_env(settings))
-    challenger = registry.resolve(f"{name}:{version}")
-    card = read_card(challenger.path)
+    version, challenger, card = _challenger(ctx, "vision", cfg, name, work, data.train, None, cfg.train_args)
     threads = settings.runtime.threads
     scores = {"champion": {"version": champion.version, **vision.score(champion.path, data.holdout, threads)},
               "challenger": {"version": version, **vision.score(challenger.path, data.holdout, threads)}}
@@ -106,10 +95,7 @@ def _forecast(ctx) -> dict[str, Any]:  # noqa: ANN001
     name = settings.daemon.forecast_model
     if not name:
         raise Skipped("no forecast model to challenge: set [daemon] forecast_model")
-    try:
-        champion = registry.resolve(name)
-    except FactoryAIError as exc:
-        raise Skipped(f"no champion to challenge: {exc}") from None
+    champion = _champion(registry, name)
     champion_card = read_card(champion.path)
     if champion_card.get("task") != "rul" or champion_card.get("time_unit") != "hour":
         raise Skipped(f"{name} {champion.version} is not an RUL model on timestamped data; the store holds "
@@ -123,27 +109,17 @@ def _forecast(ctx) -> dict[str, Any]:  # noqa: ANN001
                       f"{cfg.min_new_events} needed ([retrain.forecast] min_new_events; record them with "
                       "`factory-ai events`)")
     try:
-        history, _ = read_store(store)
+        history, _ = read_store(store, events=True)
     except DataError as exc:
         raise Skipped(str(exc)) from None
-    history = forecast.with_events(history, forecast.store_events(store))
     work = settings.resolve(settings.retrain.work_dir) / f"forecast-{utcnow():%Y%m%dT%H%M%S}"
     data = forecast.export(history, work, cfg.holdout_percent)
     if data.counts["holdout_runs"] < cfg.min_holdout_runs:  # no challenger could be judged: do not train one
         raise Skipped(f"the frozen holdout has {data.counts['holdout_runs']} failure runs "
                       f"(of {data.counts['failures']} failures recorded), {cfg.min_holdout_runs} needed to judge "
                       "([retrain.forecast] min_holdout_runs, holdout_percent)")
-    if cfg.command:
-        command = trainer.fill(cfg.command, data=str(data.data), events=str(data.events), name=name,
-                               models_dir=str(settings.models_dir))
-    else:
-        command = trainer.local_command("forecast", data.data, name,
-                                        forecast.train_args(champion_card, cfg.train_args), events=data.events)
-    version = trainer.train(registry, name, command, work / "training.log", stopping=ctx.stopping,
-                            timeout_minutes=cfg.timeout_minutes, artifact_wait_minutes=cfg.artifact_wait_minutes,
-                            env=child_env(settings))
-    challenger = registry.resolve(f"{name}:{version}")
-    card = read_card(challenger.path)
+    version, challenger, card = _challenger(ctx, "forecast", cfg, name, work, data.data, data.events,
+                                            forecast.train_args(champion_card, cfg.train_args))
     min_rows = max(champion_card["preprocessing"]["min_history"], card["preprocessing"]["min_history"])
     cuts, remaining = forecast.cuts(data.holdout, min_rows=min_rows, per_run=cfg.cuts_per_run)
     judge = dict(cap=float(champion_card["rul_cap"]), horizon=float(champion_card["horizon"]),
@@ -161,6 +137,30 @@ def _forecast(ctx) -> dict[str, Any]:  # noqa: ANN001
     _conclude(ctx, name, version, challenger.path, card, promoted, reason)
     return {"model": name, "new_events": new, "data": data.counts, **scores, "margin": cfg.margin,
             "decision": "promoted" if promoted else "kept champion", "reason": reason, "work_dir": str(work)}
+
+
+def _champion(registry, name: str):  # noqa: ANN001, ANN202
+    try:
+        return registry.resolve(name)
+    except FactoryAIError as exc:
+        raise Skipped(f"no champion to challenge: {exc}") from None
+
+
+def _challenger(ctx, family: str, cfg, name: str, work: Path, data: Path, events: Path | None,  # noqa: ANN001
+                train_args: list[str]):  # noqa: ANN202
+    """Train a challenger (the configured command, else ``factory-ai train`` here); return its
+    version, registry entry and card."""
+    settings = ctx.settings
+    if cfg.command:
+        command = trainer.fill(cfg.command, data=str(data), events=str(events or ""), name=name,
+                               models_dir=str(settings.models_dir))
+    else:
+        command = trainer.local_command(family, data, name, train_args, events=events)
+    version = trainer.train(ctx.registry, name, command, work / "training.log", stopping=ctx.stopping,
+                            timeout_minutes=cfg.timeout_minutes, artifact_wait_minutes=cfg.artifact_wait_minutes,
+                            env=child_env(settings))
+    challenger = ctx.registry.resolve(f"{name}:{version}")
+    return version, challenger, read_card(challenger.path)
 
 
 def _conclude(ctx, name: str, version: str, path, card: dict[str, Any], promoted: bool, reason: str) -> None:  # noqa: ANN001
