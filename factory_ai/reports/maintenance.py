@@ -26,7 +26,7 @@ import pandas as pd
 from sqlalchemy import Integer, cast, func
 from sqlmodel import Session, select
 
-from factory_ai.reports.scope import Scope
+from factory_ai.reports.scope import Scope, to_frame
 from factory_ai.store.tables import Alert, Asset, Prediction, Reading, Sensor
 
 RISK_ALARM = 0.5
@@ -154,7 +154,7 @@ def _predictions(session: Session, scope: Scope, ids: list[int]) -> dict[int, pd
                                Prediction.model_name, Prediction.model_version)
                         .where(Prediction.asset_id.in_(ids), Prediction.ts >= scope.start, Prediction.ts <= scope.end)
                         .order_by(Prediction.asset_id, Prediction.ts)).all()
-    frame = pd.DataFrame(rows, columns=["asset_id", "ts", "rul", "rul_low", "rul_high", "risk", "horizon", "error",
+    frame = to_frame(rows, columns=["asset_id", "ts", "rul", "rul_low", "rul_high", "risk", "horizon", "error",
                                         "model_name", "model_version"])
     return {int(k): g.reset_index(drop=True) for k, g in frame.groupby("asset_id")}
 
@@ -203,7 +203,7 @@ def _sensor_trends(session: Session, scope: Scope, ids: list[int]) -> dict[int, 
                     func.max(Reading.value))
              .where(Reading.sensor_id.in_(list(sensors)), Reading.ts >= scope.start, Reading.ts <= scope.end)
              .group_by(Reading.sensor_id, "b").order_by(Reading.sensor_id, "b"))
-    frame = pd.DataFrame(session.exec(query).all(), columns=["sensor_id", "b", "mean", "min", "max"])
+    frame = to_frame(session.exec(query).all(), columns=["sensor_id", "b", "mean", "min", "max"])
     out: dict[int, dict[str, dict[str, Any]]] = {}
     for sensor_id, group in frame.groupby("sensor_id"):
         sensor = sensors[int(sensor_id)]

@@ -17,7 +17,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from factory_ai.alerts.spc import p_chart, western_electric
-from factory_ai.reports.scope import Scope
+from factory_ai.reports.scope import Scope, to_frame
 from factory_ai.store.tables import Alert, Inspection, JobRun, ModelVersion, Review
 
 DEFECT = "reject"
@@ -45,7 +45,7 @@ def gather(session: Session, scope: Scope) -> Quality:
         Inspection.ts >= scope.start, Inspection.ts <= scope.end)
     if scope.lines:
         query = query.where(Inspection.line.in_(scope.lines))
-    frame = pd.DataFrame(session.exec(query).all(), columns=["ts", "line", "verdict", "label"])
+    frame = to_frame(session.exec(query).all(), columns=["ts", "line", "verdict", "label"])
     q.review = _review(session, scope)
     q.models = _models(session)
     q.drift = _drift(session)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
 
 from factory_ai.errors import DataError
 
@@ -62,3 +66,9 @@ def make_scope(since: str | None = None, start: str | None = None, end: str | No
     if begin >= stop:
         raise DataError(f"the period is empty: {begin.isoformat()} is not before {stop.isoformat()}")
     return Scope(begin, stop, tuple(assets or ()), tuple(lines or ()))
+
+
+def to_frame(rows: Sequence[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
+    """Query rows as a DataFrame. The rows become plain tuples first: given SQLAlchemy rows,
+    pandas probes every one for attributes, which took half of a 100-asset report's time."""
+    return pd.DataFrame([tuple(r) for r in rows], columns=columns)
