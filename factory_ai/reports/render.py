@@ -10,15 +10,25 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 from factory_ai.reports import plots, svg
 from factory_ai.reports.build import Report
-from factory_ai.reports.maintenance import AssetPage, Health
+from factory_ai.reports.maintenance import AssetPage
+from factory_ai.reports.pdf import pdf
+from factory_ai.reports.text import (
+    FLEET_HEADER,
+    NO_FORECASTS,
+    TREND_NOTE,
+    drift_line,
+    fleet_rows,
+    model_lines,
+    quality_summary,
+    review_lines,
+    stamp,
+)
 
 FORMATS = ("html", "pdf", "md")
-NO_FORECASTS = "no forecasts in the period (is [daemon] forecast_model set and the score job running?)"
 
 
 def write(report: Report, fmt: str, path: Path) -> Path:
@@ -34,81 +44,12 @@ def write(report: Report, fmt: str, path: Path) -> Path:
     return path
 
 
-# -- shared pieces ------------------------------------------------------------------------------
-
-def _n(value: float | None, fmt: str = ".1f") -> str:
-    return "–" if value is None else format(value, fmt)
-
-
-def _t(value: datetime | None) -> str:
-    return "–" if value is None else f"{value:%Y-%m-%d %H:%M}"
-
-
-def _trend(h: Health) -> str:
-    if h.trend is None:
-        return "–"
-    arrow = "↓" if h.trend < -1.5 else "↑" if h.trend > -0.5 else "→"
-    return f"{arrow} {h.trend:+.2f} h/h"
-
-
-def fleet_rows(report: Report) -> list[list[str]]:
-    rows = []
-    for h in report.maintenance.fleet:
-        interval = f"{_n(h.rul)} [{_n(h.rul_low)}, {_n(h.rul_high)}]" if h.rul is not None else (h.error or "–")
-        alert = f"{h.last_alert['severity']}: {h.last_alert['message']}" if h.last_alert else "–"
-        rows.append([h.asset, h.line or "–", interval, _n(h.risk, ".1%") if h.risk is not None else "–",
-                     _trend(h), alert, h.action, h.priority, _t(h.due)])
-    return rows
-
-
-FLEET_HEADER = ["asset", "line", "RUL h [80 % interval]", "risk", "trend", "last alert", "action", "priority", "due by"]
-
-
-def quality_summary(report: Report) -> list[tuple[str, str]]:
-    q = report.quality
-    if not q.total:
-        return []
-    verdicts = ", ".join(f"{k} {v}" for k, v in sorted(q.verdicts.items()))
-    out = [("inspections", f"{q.total}"), ("verdicts", verdicts), ("yield", _n(q.yield_, ".2%"))]
-    if q.pchart is not None:
-        violations = q.pchart["violations"]
-        out.append(("p-chart", f"centre {q.pchart['center']:.2%}; " + (
-            f"{len(violations)} rule violations" if violations else "in control (no Western Electric violation)")))
-    return out
-
-
-def review_lines(report: Report) -> list[tuple[str, str]]:
-    r = report.quality.review
-    agreement = "–" if r.get("agreement") is None else f"{r['agreement']:.1%} of {r['compared']}"
-    return [("waiting in the queue", str(r.get("waiting", 0))), ("labelled in the period", str(r.get("labelled", 0))),
-            ("flagged in the period", str(r.get("flagged", 0))), ("model agreed with the reviewer", agreement)]
-
-
-def model_lines(report: Report) -> list[tuple[str, str]]:
-    out = []
-    for m in report.quality.models:
-        figure = (f"test accuracy {m['accuracy']:.1%}" if m.get("accuracy") is not None else
-                  f"test RUL RMSE {m['rul_rmse']:.2f}" if m.get("rul_rmse") is not None else "no test figure")
-        out.append((f"{m['name']} {m['version']}", f"{m['family']}; {figure}; in service since {_t(m['promoted_at'])}"))
-    return out
-
-
-def drift_line(report: Report) -> str:
-    d = report.quality.drift
-    if not d.get("last_check"):
-        return "no drift check has run (scheduler job drift)"
-    state = f"last check {_t(d['last_check'])} UTC: {d['status']}"
-    if d.get("error"):
-        state += f" ({d['error']})"
-    return state + ("; drifting: " + "; ".join(d["open"]) if d["open"] else "; nothing drifting")
-
-
 # -- HTML ---------------------------------------------------------------------------------------
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.5em}h2{border-bottom:2px solid #345;padding-bottom:.2em;margin-top:2em}h3{margin-bottom:.3em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}
-th{background:#eef}.P1{background:#fdd}.P2{background:#ffe9c6}.nodata{color:#777;font-style:italic}
+th{background:#eef}.P1{background:#fdd}.P2{background:#ffe9c6}.nodata{color:#777;font-style:italic}.note{color:#555;font-size:.8em}
 img{max-width:100%}.asset{page-break-inside:avoid;border-top:1px solid #ddd;margin-top:1.5em}"""
 
 
@@ -117,16 +58,17 @@ def _img(fig_fn: Callable, *args) -> str:  # noqa: ANN002
     return f'<img alt="plot" src="data:image/png;base64,{data}">'
 
 
-def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None) -> str:
+def _table(header: list[str] | None, rows: list[list[str]], classes: list[str] | None = None) -> str:
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    head = "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr></thead>" if header else ""
     body = "".join(f'<tr class="{e(classes[i]) if classes else ""}">' + "".join(f"<td>{e(c)}</td>" for c in row)
                    + "</tr>" for i, row in enumerate(rows))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def _pairs(pairs: list[tuple[str, str]]) -> str:
-    return _table(["", ""], [[k, v] for k, v in pairs])
+    """A two-column table of names and values, with no header row."""
+    return _table(None, [[k, v] for k, v in pairs])
 
 
 def _nodata(text: str) -> str:
@@ -156,7 +98,7 @@ def html_text(report: Report) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>factory-ai report</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>Maintenance and quality report</h1><p>{e(report.scope.describe())}. Generated "
-             f"{_t(report.generated_at)} UTC from {e(report.source)}.</p>",
+             f"{stamp(report.generated_at)} UTC from {e(report.source)}.</p>",
              "<h2>Maintenance</h2>"]
     if not m.fleet:
         parts.append(_nodata("no assets in the store for this scope"))
@@ -167,6 +109,7 @@ def html_text(report: Report) -> str:
         if not any(h.forecast_at for h in m.fleet):
             parts.append(_nodata(NO_FORECASTS))
         parts.append(_table(FLEET_HEADER, fleet_rows(report), [h.priority for h in m.fleet]))
+        parts.append(f"<p class='note'>{e(TREND_NOTE)}</p>")
         for page in m.pages:
             h = page.health
             parts.append(f"<div class='asset'><h3>{e(h.asset)} <small>{e(h.priority)}: {e(h.action)}</small></h3>")
@@ -176,8 +119,8 @@ def html_text(report: Report) -> str:
                 parts.append(_nodata("no readings or forecasts for this asset in the period"))
             if page.alerts:
                 parts.append(_table(["severity", "status", "count", "first seen", "last seen", "message"],
-                                    [[a["severity"], a["status"], str(a["count"]), _t(a["first_seen"]),
-                                      _t(a["last_seen"]), a["message"]] for a in page.alerts]))
+                                    [[a["severity"], a["status"], str(a["count"]), stamp(a["first_seen"]),
+                                      stamp(a["last_seen"]), a["message"]] for a in page.alerts]))
             parts.append("</div>")
     parts.append("<h2>Quality</h2>")
     if not q.total:
@@ -193,7 +136,7 @@ def html_text(report: Report) -> str:
             parts.append(_nodata("no defects in the period, so no Pareto"))
         parts.append(_img(plots.pchart, q))
         if q.pchart["violations"]:
-            parts.append(_table(["subgroup", "rule", "pattern"], [[_t(v["period"]), str(v["rule"]), v["what"]]
+            parts.append(_table(["subgroup", "rule", "pattern"], [[stamp(v["period"]), str(v["rule"]), v["what"]]
                                                                    for v in q.pchart["violations"]]))
     parts.append("<h3>Review queue</h3>" + _pairs(review_lines(report)))
     parts.append("<h3>Models and drift</h3>")
@@ -212,7 +155,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 def markdown(report: Report) -> str:
     m, q = report.maintenance, report.quality
-    out = [f"# Maintenance and quality report\n\n{report.scope.describe()}. Generated {_t(report.generated_at)} UTC.",
+    out = [f"# Maintenance and quality report\n\n{report.scope.describe()}. Generated {stamp(report.generated_at)} UTC.",
            "## Maintenance"]
     if not m.fleet:
         out.append("_No data: no assets in the store for this scope._")
@@ -223,6 +166,7 @@ def markdown(report: Report) -> str:
         if not any(h.forecast_at for h in m.fleet):
             out.append(f"_No data: {NO_FORECASTS}._")
         out.append(_md_table(FLEET_HEADER, fleet_rows(report)))
+        out.append(f"_{TREND_NOTE}_")
     out.append("## Quality")
     if not q.total:
         out.append("_No data: no inspections in the period._")
@@ -238,34 +182,3 @@ def markdown(report: Report) -> str:
                                              if q.models else "_No model in service is recorded in the store._"))
     out.append(f"Drift: {drift_line(report)}")
     return "\n\n".join(out) + "\n"
-
-
-# -- PDF ----------------------------------------------------------------------------------------
-
-def pdf(report: Report, path: Path) -> None:
-    """A text page with the summary and fleet table, then one page per plot."""
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
-
-    with PdfPages(path) as doc:
-        text = markdown(report)
-        lines = text.splitlines()
-        for start in range(0, max(len(lines), 1), 60):
-            fig = plt.figure(figsize=(8.27, 11.69))
-            fig.text(0.05, 0.97, "\n".join(lines[start:start + 60]), va="top", family="monospace", fontsize=6)
-            doc.savefig(fig)
-            plt.close(fig)
-        figures = [lambda page=page: plots.asset(page) for page in report.maintenance.pages
-                   if page.sensors or (page.rul is not None and len(page.rul))]
-        q = report.quality
-        if q.total:
-            figures.append(lambda: plots.defect_rate(q))
-            if q.pareto is not None:
-                figures += [lambda: plots.classes(q), lambda: plots.pareto(q)]
-            figures.append(lambda: plots.pchart(q))
-        for make in figures:
-            fig = make()
-            doc.savefig(fig)
-            plt.close(fig)
-        info = doc.infodict()
-        info["Title"] = f"factory-ai report {report.scope.describe()}"

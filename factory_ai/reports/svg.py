@@ -28,7 +28,7 @@ class Panel:
 
 
 def chart(panels: list[Panel], *, start: datetime, end: datetime, marks: Sequence[datetime] = (),
-          span: tuple[datetime, datetime] | None = None, width: int = 760, panel_height: int = 70,
+          span: tuple[datetime, datetime] | None = None, width: int = 1000, panel_height: int = 70,
           title: str = "") -> str:
     """Panels stacked on one time axis from ``start`` to ``end``; ``marks`` are red vertical lines
     (the predicted failure), ``span`` a shaded interval (its 80 % interval)."""
@@ -40,7 +40,8 @@ def chart(panels: list[Panel], *, start: datetime, end: datetime, marks: Sequenc
         return left + (when.timestamp() - t0) / (t1 - t0) * (width - left - right)
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="10" role="img">']
+           f'viewBox="0 0 {width} {height}" style="max-width:100%;height:auto" font-family="sans-serif" '
+           'font-size="10" role="img">']
     if title:
         out.append(f'<text x="{left}" y="12" font-size="11">{html.escape(title)}</text>')
     bottom = top + panel_height * len(panels)
