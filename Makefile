@@ -1,7 +1,7 @@
 # factory-ai: set-up, demo, tests and benchmarks on a fresh machine.
 #   make demo    create .venv, install, train the demo models on sample data, inspect and forecast with them
 #   make test    create .venv, install, start what the tests need, run the whole suite
-# Everything installs into .venv; system packages (PostgreSQL, Mosquitto) come from apt when
+# Everything installs into .venv; system packages (PostgreSQL, Mosquitto, Chromium) come from apt when
 # the machine allows it, and the tests that need them skip with a reason where it does not.
 
 PYTHON ?= python3
@@ -24,7 +24,7 @@ RETRAIN_SECONDS ?= 90
 # Two cores in CI: say so explicitly, or torch and onnxruntime oversubscribe and crawl.
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: help install install-runtime install-gpu system-deps demo demo-model demo-forecast-model sample-data test lint bench clean
+.PHONY: help install install-runtime install-gpu system-deps demo demo-model demo-forecast-model sample-data test lint bench screenshots clean
 
 help:
 	@echo "make demo         set up and run the demo (train on sample data, inspect)"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench        run the benchmarks in bench/ (long)"
 	@echo "make demo-model   retrain the committed demo model in models/demo-surface"
 	@echo "make install-gpu  swap onnxruntime for onnxruntime-gpu in .venv"
+	@echo "make screenshots  the README's pictures, from what make demo wrote (headless chromium)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,17 +57,21 @@ install-gpu: install
 	$(PIP) onnxruntime-gpu
 	$(BIN)/python -c "import onnxruntime as o; print('onnxruntime providers:', o.get_available_providers())"
 
-# PostgreSQL and Mosquitto for the tests that use real servers. Neither is started here; the
-# tests start private instances on 127.0.0.1 and stop them.
+# PostgreSQL and Mosquitto for the tests that use real servers, Chromium for the tests that open
+# pages in a real browser. Neither server is started here; the tests start private instances on
+# 127.0.0.1 and stop them. Only what is missing is installed.
 system-deps:
-	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
-		if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then exit 0; fi; fi; \
+	@need=""; \
+	{ command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || need="$$need postgresql"; \
+	{ command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null 2>&1 || need="$$need mosquitto"; \
+	{ command -v chromium || [ -x /usr/bin/chromium ]; } >/dev/null 2>&1 || need="$$need chromium"; \
+	[ -n "$$need" ] || exit 0; \
 	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo -n"; \
 	if command -v apt-get >/dev/null 2>&1; then \
-		echo "installing postgresql and mosquitto from apt"; \
-		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends postgresql mosquitto >/dev/null ) \
-		|| echo "warning: could not install postgresql/mosquitto; tests that need them will skip"; \
-	else echo "warning: no apt-get; tests that need postgresql/mosquitto will skip"; fi
+		echo "installing$$need from apt"; \
+		( $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null ) \
+		|| echo "warning: could not install$$need; the tests that need them will skip"; \
+	else echo "warning: no apt-get; the tests that need$$need will skip"; fi
 
 sample_data/images:
 	$(BIN)/factory-ai sample-data images --out sample_data/images
@@ -163,6 +168,11 @@ bench: install
 	$(BIN)/python bench/forecast_ai4i.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/line_latency.py
+	$(BIN)/python bench/report.py
+
+# The README's pictures, taken in headless Chromium from what `make demo` wrote.
+screenshots: install system-deps
+	$(BIN)/python -m tests.browser $(DEMO)/report.html docs/report.png --height 1100
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from factory_ai.cli import app
 from factory_ai.store import Alert, Asset, Inspection, Prediction, Review, Store, utcnow
 from factory_ai.store.tables import Reading, Sensor
+from tests.browser import Problems, chromium
 from tests.servers import SmtpServer, Unavailable
 
 
@@ -92,6 +93,30 @@ def test_html_and_pdf_render_with_their_plots(filled: Path) -> None:
     assert page.count("http://") == page.count('xmlns="http://www.w3.org/2000/svg"')  # namespaces, not fetches
     assert runner.invoke(app, ["report", "--since", "3d", "-f", "pdf", "-o", str(filled / "r.pdf")]).exit_code == 0
     assert (filled / "r.pdf").read_bytes().startswith(b"%PDF") and pdf_pages(filled / "r.pdf") == 1 + 2 + 4
+
+
+def test_the_html_report_opens_in_chromium_without_errors(filled: Path, tmp_path: Path) -> None:
+    """The report as a plant manager's browser shows it: Debian's Chromium, headless."""
+    assert CliRunner().invoke(app, ["report", "--since", "3d", "-o", str(filled / "r.html")]).exit_code == 0
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            problems = Problems()
+            problems.watch(page)
+            page.goto((filled / "r.html").as_uri(), wait_until="load")
+            images = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+            charts = page.eval_on_selector_all("svg", "els => els.map(e => e.getBoundingClientRect().height)")
+            first_row = page.eval_on_selector("table tbody tr", "tr => [...tr.cells].map(c => c.innerText)")
+            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    assert problems.items == []
+    assert len(images) == 4 and all(done and width > 0 for done, width in images)  # every PNG decoded
+    assert len(charts) == 2 and all(height > 100 for height in charts)  # both asset charts laid out
+    assert first_row[:4] == ["pump-1", "line1", "10.0 [5.0, 15.0]", "80.0%"] and first_row[-2] == "P1"
+    assert overflow <= 0  # nothing wider than a 1280-pixel screen
+    assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
 def test_an_empty_store_gives_no_data_sections(plant: Path) -> None:
