@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -111,6 +112,34 @@ def test_csv_replay_keeps_time_and_stops_when_asked(tmp_path: Path) -> None:
     writer.close()
     assert accepted == 3  # the row 1,000 s later (10 s at speed 100) was never reached
     assert 0.45 <= elapsed < 2.0
+
+
+def test_csv_replay_catching_up_never_stamps_the_future(tmp_path: Path) -> None:
+    """A clock started 20 s in the past at speed 100 meets the present after about 0.2 s; rows
+    after that arrive in real time, so each is stored no later than its stamp says."""
+    rows = "".join(f"a,{t},{t}\n" for t in (0, 10, 19, 20.5, 21.5, 100))
+    (tmp_path / "catch.csv").write_text("asset,time,x\n" + rows)
+    config = CsvReplay(kind="csv-replay", path=tmp_path / "catch.csv", speed=100, cycle_seconds=1.0,
+                       catch_up_hours=20 / 3600)
+    store = Store(f"sqlite:///{tmp_path / 'f.db'}")
+    writer = ReadingWriter(store, tmp_path / "spool")
+    seen: list[tuple[datetime, datetime]] = []
+
+    class Recording:
+        def put_many(self, readings, timeout=None):  # noqa: ANN001, ANN202
+            seen.extend((r.ts, datetime.now(UTC)) for r in readings)
+            return writer.put_many(readings, timeout)
+
+    stop = threading.Event()
+    threading.Timer(2.5, stop.set).start()
+    began = datetime.now(UTC)
+    accepted = replay(config, Recording(), stop)
+    writer.close()
+    assert accepted == 5  # t=100 is 80 s past the present: real time now, never reached
+    assert all(stamp <= stored for stamp, stored in seen)
+    assert seen[0][0] < began - timedelta(seconds=19)  # the clock started 20 s back
+    assert seen[-1][1] - began > timedelta(seconds=1.4)  # t=21.5 waited for the wall clock
+    assert _count(store) == 5
 
 
 def test_the_committed_connector_files_are_valid() -> None:

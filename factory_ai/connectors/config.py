@@ -32,6 +32,9 @@ class CsvReplay(_Connector):
     time_column: str = "time"
     speed: float = Field(default=60.0, gt=0, description="Data seconds per wall-clock second (0 < speed).")
     restamp: bool = Field(default=True, description="Shift timestamps so the replay starts now.")
+    catch_up_hours: float | None = Field(
+        default=None, gt=0, description="Start the replay's clock this many hours before now and replay at `speed` "
+        "until it reaches the present, then in real time, so nothing is stamped in the future.")
     loop: bool = False
     units: dict[str, str] = Field(default_factory=dict)
     cycle_seconds: float = Field(default=1.0, gt=0, description="Seconds per cycle for cycle-numbered data.")

@@ -4,6 +4,12 @@ Why: a plant engineer tries factory-ai on last month's export before connecting 
 PLC, and the demo and tests need a live-looking source without hardware. Rows are replayed
 in time order at ``speed`` data-seconds per second (restamped to start now, so stored times
 look live), handed to the writer a time step at a time.
+
+At a speed above 1, a clock that starts now runs ahead of the wall clock, and the store fills
+with readings stamped in the future. ``catch_up_hours`` starts the clock that far in the past
+instead: the replay runs at ``speed`` until it reaches the present and then in real time, so
+every reading is stamped at or before the moment it is stored (the demo fills a week of
+history in 20 s this way, and its report sees it).
 """
 
 from __future__ import annotations
@@ -38,15 +44,19 @@ def replay(config: CsvReplay, writer: ReadingWriter, stop: threading.Event, *, n
     order = np.argsort(seconds, kind="stable")
     assets = frame[ASSET].to_numpy()
     accepted = 0
+    lead = config.catch_up_hours * 3600.0 if config.restamp and config.catch_up_hours else None
     while True:
         origin = (now or datetime.now(UTC)) if config.restamp else datetime(1970, 1, 1, tzinfo=UTC)
+        if lead is not None:
+            origin -= timedelta(seconds=lead)
         first = float(seconds[order[0]]) if len(order) else 0.0
         started = time.monotonic()
         for group in np.split(order, np.flatnonzero(np.diff(seconds[order])) + 1):
             if stop.is_set():
                 return accepted
             offset = float(seconds[group[0]]) - (first if config.restamp else 0.0)
-            due = started + offset / config.speed
+            # Fast until the replay's clock meets the wall clock, real time after that.
+            due = started + (offset / config.speed if lead is None else max(offset / config.speed, offset - lead))
             wait = due - time.monotonic()
             if wait > 0 and stop.wait(wait):
                 return accepted
