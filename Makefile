@@ -131,8 +131,8 @@ demo: install sample_data/images sample_data/fleet
 		sample_data/fleet/readings.csv --time-column timestamp
 	$(HISTORY_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain-forecast.toml events import sample_data/fleet/events.csv
 	$(HISTORY_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain-forecast.toml jobs run retrain-forecast
-	@echo "== the maintenance and quality report of the demo plant (the last 2 days of $(DEMO)/factory.db)"
-	$(DEMO_ENV) $(BIN)/factory-ai report --since 2d --output $(DEMO)/report.html
+	@echo "== the maintenance and quality report of the demo plant (the 8 days the daemon replayed into $(DEMO)/factory.db)"
+	$(DEMO_ENV) $(BIN)/factory-ai report --since 8d --output $(DEMO)/report.html
 	@echo "open $(DEMO)/report.html in a browser; factory-ai report --format pdf|md writes the other formats"
 
 # Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in

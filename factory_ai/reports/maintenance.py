@@ -31,6 +31,7 @@ from factory_ai.store.tables import Alert, Asset, Prediction, Reading, Sensor
 
 RISK_ALARM = 0.5
 POINTS = 240  # buckets per sensor trend: enough to see a trend, small enough for 100 assets
+MIN_TREND_HOURS = 1.0  # a RUL trend from forecasts closer together than this is noise, not wear
 
 
 @dataclass
@@ -73,6 +74,7 @@ class AssetPage:
 class Maintenance:
     fleet: list[Health]
     pages: list[AssetPage]
+    start: datetime | None = None  # when the period's data begin (charts start here)
 
     def priorities(self) -> dict[str, int]:
         return {p: sum(1 for h in self.fleet if h.priority == p) for p in ("P1", "P2", "P3")}
@@ -85,7 +87,8 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM) -> Ma
     ids = {a.id: a for a in assets}
     predictions = _predictions(session, scope, list(ids))
     alerts = _alerts(session, scope, list(ids))
-    sensors = _sensor_trends(session, scope, list(ids))
+    start = _first_data(session, scope, list(ids))
+    sensors = _sensor_trends(session, scope, list(ids), start)
     pages = []
     for asset in assets:
         health = Health(asset.name, asset.line)
@@ -98,7 +101,7 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM) -> Ma
         health.action, health.priority, health.due = recommend(health, scope.end, risk_alarm)
         pages.append(AssetPage(health, sensors.get(asset.id, {}), history, asset_alerts))
     pages.sort(key=lambda p: _rank(p.health))
-    return Maintenance([p.health for p in pages], pages)
+    return Maintenance([p.health for p in pages], pages, start)
 
 
 def recommend(h: Health, now: datetime, risk_alarm: float = RISK_ALARM) -> tuple[str, str, datetime | None]:
@@ -170,7 +173,7 @@ def _from_forecast(h: Health, history: pd.DataFrame) -> None:
     good = history.dropna(subset=["rul"])
     if len(good) >= 2:
         hours = (good["ts"].iloc[-1] - good["ts"].iloc[0]).total_seconds() / 3600
-        if hours > 0:
+        if hours >= MIN_TREND_HOURS:
             h.trend = float((good["rul"].iloc[-1] - good["rul"].iloc[0]) / hours)
 
 
@@ -185,29 +188,44 @@ def _alerts(session: Session, scope: Scope, ids: list[int]) -> dict[int, list[di
     return out
 
 
-def _sensor_trends(session: Session, scope: Scope, ids: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
-    """Each sensor's readings in the period, averaged into at most ``POINTS`` time buckets in SQL
-    (a year of one-second data must not come back row by row), with min and max per bucket."""
+def _first_data(session: Session, scope: Scope, ids: list[int]) -> datetime:
+    """When the period's data begin: the first reading or forecast in it, else the period's
+    start. Charts and buckets start there, so a week's report of a store that holds one day
+    draws that day across the page instead of in its last seventh."""
+    readings = (select(func.min(Reading.ts)).join(Sensor, Sensor.id == Reading.sensor_id)
+                .where(Sensor.asset_id.in_(ids), Reading.ts >= scope.start, Reading.ts <= scope.end)
+                .group_by(Reading.sensor_id))  # one index seek per sensor on (sensor_id, ts)
+    forecasts = (select(func.min(Prediction.ts))
+                 .where(Prediction.asset_id.in_(ids), Prediction.ts >= scope.start, Prediction.ts <= scope.end))
+    found = [t for t in [*session.exec(readings).all(), session.exec(forecasts).one()] if t is not None]
+    return min(found) if found else scope.start
+
+
+def _sensor_trends(session: Session, scope: Scope, ids: list[int],
+                   start: datetime) -> dict[int, dict[str, dict[str, Any]]]:
+    """Each sensor's readings from ``start`` to the period's end, averaged into at most
+    ``POINTS`` time buckets in SQL (a year of one-second data must not come back row by row),
+    with min and max per bucket."""
     sensors = {s.id: s for s in session.exec(select(Sensor).where(Sensor.asset_id.in_(ids))).all()}
     if not sensors:
         return {}
-    width = max(scope.hours * 3600 / POINTS, 1.0)
+    width = max((scope.end - start).total_seconds() / POINTS, 1e-3)
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
-        origin = scope.start.timestamp() / 86400 + 2440587.5  # julian day of the start
+        origin = start.timestamp() / 86400 + 2440587.5  # julian day of the start
         # Readings are never before the start, so truncation is the floor.
         bucket = cast((func.julianday(Reading.ts) - origin) * 86400.0 / width, Integer)
     else:
-        bucket = func.floor((func.extract("epoch", Reading.ts) - scope.start.timestamp()) / width)
+        bucket = func.floor((func.extract("epoch", Reading.ts) - start.timestamp()) / width)
     query = (select(Reading.sensor_id, bucket.label("b"), func.avg(Reading.value), func.min(Reading.value),
                     func.max(Reading.value))
-             .where(Reading.sensor_id.in_(list(sensors)), Reading.ts >= scope.start, Reading.ts <= scope.end)
+             .where(Reading.sensor_id.in_(list(sensors)), Reading.ts >= start, Reading.ts <= scope.end)
              .group_by(Reading.sensor_id, "b").order_by(Reading.sensor_id, "b"))
     frame = to_frame(session.exec(query).all(), columns=["sensor_id", "b", "mean", "min", "max"])
     out: dict[int, dict[str, dict[str, Any]]] = {}
     for sensor_id, group in frame.groupby("sensor_id"):
         sensor = sensors[int(sensor_id)]
-        t = np.array([scope.start + timedelta(seconds=(float(b) + 0.5) * width) for b in group["b"]])
+        t = np.array([start + timedelta(seconds=(float(b) + 0.5) * width) for b in group["b"]])
         out.setdefault(sensor.asset_id, {})[sensor.name] = {
             "t": t, "mean": group["mean"].to_numpy(float), "min": group["min"].to_numpy(float),
             "max": group["max"].to_numpy(float), "low_limit": sensor.low_limit, "high_limit": sensor.high_limit,

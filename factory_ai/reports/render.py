@@ -86,10 +86,11 @@ def _asset_svg(page: AssetPage, report: Report) -> str:
         panels.append(svg.Panel("RUL [h]", list(r["ts"]), r["rul"].to_numpy(float), r["rul_low"].to_numpy(float),
                                 r["rul_high"].to_numpy(float), color="#2ca02c"))
     scope = report.scope
+    start = report.maintenance.start or scope.start
     failure, band = page.health.failure() or (None, None)
-    end = scope.end if failure is None else min(max(scope.end, failure), scope.end + (scope.end - scope.start))
+    end = scope.end if failure is None else min(max(scope.end, failure), scope.end + (scope.end - start))
     title = f"predicted failure {failure:%Y-%m-%d %H:%M} UTC (red line)" if failure else ""
-    return svg.chart(panels, start=scope.start, end=end, marks=[failure] if failure else [], span=band, title=title)
+    return svg.chart(panels, start=start, end=end, marks=[failure] if failure else [], span=band, title=title)
 
 
 def html_text(report: Report) -> str:

@@ -55,8 +55,9 @@ def chart(panels: list[Panel], *, start: datetime, end: datetime, marks: Sequenc
     for when in marks:
         if t0 <= when.timestamp() <= t1:
             out.append(f'<line x1="{x(when):.1f}" x2="{x(when):.1f}" y1="{top}" y2="{bottom}" stroke="#d62728"/>')
-    out.append(f'<text x="{left}" y="{height - 4}">{start:%Y-%m-%d %H:%M}</text>'
-               f'<text x="{width - right}" y="{height - 4}" text-anchor="end">{end:%Y-%m-%d %H:%M} UTC</text>')
+    stamp = "%Y-%m-%d %H:%M:%S" if t1 - t0 < 7200 else "%Y-%m-%d %H:%M"  # seconds count on a short axis
+    out.append(f'<text x="{left}" y="{height - 4}">{start:{stamp}}</text>'
+               f'<text x="{width - right}" y="{height - 4}" text-anchor="end">{end:{stamp}} UTC</text>')
     out.append("</svg>")
     return "".join(out)
 

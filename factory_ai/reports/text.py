@@ -29,7 +29,8 @@ def trend(h: Health) -> str:
 
 
 TREND_NOTE = ("RUL trend: hours of remaining life lost (-) or gained (+) per hour of the period; "
-              "-1 h/h is wear at the forecast pace, below -1.5 is faster wear, above -0.5 slower wear or a repair.")
+              "-1 h/h is wear at the forecast pace, below -1.5 is faster wear, above -0.5 slower wear or a repair; "
+              "none when the period's forecasts span less than an hour.")
 
 
 def fleet_rows(report: Report) -> list[list[str]]:
