@@ -80,7 +80,7 @@ class Maintenance:
         return {p: sum(1 for h in self.fleet if h.priority == p) for p in ("P1", "P2", "P3")}
 
 
-def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM) -> Maintenance:
+def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, points: int = POINTS) -> Maintenance:
     assets = _assets(session, scope)
     if not assets:
         return Maintenance([], [])
@@ -88,7 +88,7 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM) -> Ma
     predictions = _predictions(session, scope, list(ids))
     alerts = _alerts(session, scope, list(ids))
     start = _first_data(session, scope, list(ids))
-    sensors = _sensor_trends(session, scope, list(ids), start)
+    sensors = _sensor_trends(session, scope, list(ids), start, points)
     pages = []
     for asset in assets:
         health = Health(asset.name, asset.line)
@@ -201,15 +201,15 @@ def _first_data(session: Session, scope: Scope, ids: list[int]) -> datetime:
     return min(found) if found else scope.start
 
 
-def _sensor_trends(session: Session, scope: Scope, ids: list[int],
-                   start: datetime) -> dict[int, dict[str, dict[str, Any]]]:
+def _sensor_trends(session: Session, scope: Scope, ids: list[int], start: datetime,
+                   points: int = POINTS) -> dict[int, dict[str, dict[str, Any]]]:
     """Each sensor's readings from ``start`` to the period's end, averaged into at most
-    ``POINTS`` time buckets in SQL (a year of one-second data must not come back row by row),
+    ``points`` time buckets in SQL (a year of one-second data must not come back row by row),
     with min and max per bucket."""
     sensors = {s.id: s for s in session.exec(select(Sensor).where(Sensor.asset_id.in_(ids))).all()}
     if not sensors:
         return {}
-    width = max((scope.end - start).total_seconds() / POINTS, 1e-3)
+    width = max((scope.end - start).total_seconds() / points, 1e-3)
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite":
         origin = start.timestamp() / 86400 + 2440587.5  # julian day of the start

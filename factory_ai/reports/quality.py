@@ -47,8 +47,8 @@ def gather(session: Session, scope: Scope) -> Quality:
         query = query.where(Inspection.line.in_(scope.lines))
     frame = to_frame(session.exec(query).all(), columns=["ts", "line", "verdict", "label"])
     q.review = _review(session, scope)
-    q.models = _models(session)
-    q.drift = _drift(session)
+    q.models = models_in_service(session)
+    q.drift = drift_status(session)
     if frame.empty:
         return q
     frame["line"] = frame["line"].fillna("-")
@@ -95,7 +95,7 @@ def _review(session: Session, scope: Scope) -> dict[str, Any]:
             "agreement": agree / len(pairs) if pairs else None}
 
 
-def _models(session: Session) -> list[dict[str, Any]]:
+def models_in_service(session: Session) -> list[dict[str, Any]]:
     out = []
     for m in session.exec(select(ModelVersion).where(ModelVersion.status == "current").order_by(ModelVersion.name)):
         test = (m.metrics or {}).get("test") or {}
@@ -109,7 +109,7 @@ def _models(session: Session) -> list[dict[str, Any]]:
     return out
 
 
-def _drift(session: Session) -> dict[str, Any]:
+def drift_status(session: Session) -> dict[str, Any]:
     run = session.exec(select(JobRun).where(JobRun.job == "drift").order_by(JobRun.started_at.desc())).first()
     open_alerts = session.exec(select(Alert).where(Alert.rule == "drift", Alert.status != "resolved")).all()
     return {"last_check": run.started_at if run else None, "status": run.status if run else None,

@@ -76,21 +76,7 @@ def _nodata(text: str) -> str:
 
 
 def _asset_svg(page: AssetPage, report: Report) -> str:
-    """Sensor trends and RUL history on one time axis, reaching out to the predicted failure
-    (at most one period beyond the report's end, so a far-off failure does not squash the data)."""
-    panels = [svg.Panel(name + (f" [{s['unit']}]" if s["unit"] else ""), s["t"], s["mean"], s["min"], s["max"],
-                        [v for v in (s["low_limit"], s["high_limit"]) if v is not None])
-              for name, s in list(page.sensors.items())[:6]]
-    if page.rul is not None and len(page.rul):
-        r = page.rul
-        panels.append(svg.Panel("RUL [h]", list(r["ts"]), r["rul"].to_numpy(float), r["rul_low"].to_numpy(float),
-                                r["rul_high"].to_numpy(float), color="#2ca02c"))
-    scope = report.scope
-    start = report.maintenance.start or scope.start
-    failure, band = page.health.failure() or (None, None)
-    end = scope.end if failure is None else min(max(scope.end, failure), scope.end + (scope.end - start))
-    title = f"predicted failure {failure:%Y-%m-%d %H:%M} UTC (red line)" if failure else ""
-    return svg.chart(panels, start=start, end=end, marks=[failure] if failure else [], span=band, title=title)
+    return svg.asset_chart(page, report.maintenance.start or report.scope.start, report.scope.end)
 
 
 def html_text(report: Report) -> str:

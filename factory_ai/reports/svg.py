@@ -15,6 +15,8 @@ from datetime import datetime
 
 import numpy as np
 
+from factory_ai.reports.maintenance import AssetPage
+
 
 @dataclass
 class Panel:
@@ -92,3 +94,34 @@ def _panel(p: Panel, x, y0: int, h: int, left: int, right: int) -> list[str]:  #
     if points:
         out.append(f'<polyline fill="none" stroke="{p.color}" stroke-width="1.2" points="{points}"/>')
     return out
+
+
+def asset_chart(page: AssetPage, start: datetime, end: datetime, max_sensors: int = 6) -> str:
+    """An asset's sensor trends and RUL history on one time axis from ``start``, reaching out to
+    the predicted failure (at most one period beyond ``end``, so a far-off failure does not
+    squash the data). The report's asset pages and the console's asset page draw this."""
+    panels = [Panel(name + (f" [{s['unit']}]" if s["unit"] else ""), s["t"], s["mean"], s["min"], s["max"],
+                    [v for v in (s["low_limit"], s["high_limit"]) if v is not None])
+              for name, s in list(page.sensors.items())[:max_sensors]]
+    if page.rul is not None and len(page.rul):
+        r = page.rul
+        panels.append(Panel("RUL [h]", list(r["ts"]), r["rul"].to_numpy(float), r["rul_low"].to_numpy(float),
+                            r["rul_high"].to_numpy(float), color="#2ca02c"))
+    failure, band = page.health.failure() or (None, None)
+    stop = end if failure is None else min(max(end, failure), end + (end - start))
+    title = f"predicted failure {failure:%Y-%m-%d %H:%M} UTC (red line)" if failure else ""
+    return chart(panels, start=start, end=stop, marks=[failure] if failure else [], span=band, title=title)
+
+
+def sparkline(values: np.ndarray, width: int = 120, height: int = 24, color: str = "#1f77b4") -> str:
+    """A line with no axes, for a table cell: the shape of the last hours at a glance."""
+    finite = values[np.isfinite(values)] if len(values) else values
+    if len(finite) < 2:
+        return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img"></svg>'
+    lo, hi = float(finite.min()), float(finite.max())
+    span = (hi - lo) or 1.0
+    step = (width - 2) / (len(values) - 1)
+    points = " ".join(f"{1 + i * step:.1f},{height - 2 - (v - lo) / span * (height - 4):.1f}"
+                      for i, v in enumerate(values) if np.isfinite(v))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
+            f'<polyline fill="none" stroke="{color}" stroke-width="1.2" points="{points}"/></svg>')
