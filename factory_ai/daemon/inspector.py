@@ -16,6 +16,7 @@ from typing import Any
 
 from factory_ai.daemon.live_model import LiveModel
 from factory_ai.daemon.metrics import Metrics
+from factory_ai.daemon.recent import RecentInspections
 from factory_ai.ingest.results import ResultWriter
 from factory_ai.store.records import inspection_row
 from factory_ai.store.types import utcnow
@@ -31,8 +32,9 @@ Publish = Callable[[dict[str, Any]], object]
 class Inspector:
     def __init__(self, model: LiveModel[DefectClassifier], results: ResultWriter, metrics: Metrics, *,
                  max_pixels: int, publishers: list[Publish] | None = None, archive: ImageArchive | None = None,
-                 keep: str = "review") -> None:
+                 keep: str = "review", recent: RecentInspections | None = None) -> None:
         self.model, self.results, self.metrics = model, results, metrics
+        self.recent = recent
         self.max_pixels = max_pixels
         self.archive, self.keep = archive, keep
         self.publishers: list[Publish] = list(publishers or [])
@@ -72,6 +74,8 @@ class Inspector:
         self.results.put(row)
         self.judged += 1
         verdict["latency_ms"] = round(elapsed * 1000, 3)
+        if self.recent is not None:  # the console's live view: after the gate and the row, never before
+            self.recent.add(verdict, data, result.heatmap)
         return verdict
 
     def folder_judge(self, data: bytes, source: str, line: str | None) -> str:

@@ -29,6 +29,7 @@ from factory_ai.connectors.base import Connector
 from factory_ai.daemon.inspector import Inspector
 from factory_ai.daemon.live_model import LiveModel
 from factory_ai.daemon.metrics import Metrics
+from factory_ai.daemon.recent import RecentInspections
 from factory_ai.daemon.scoring import Scorer
 from factory_ai.daemon.systemd import Notifier
 from factory_ai.ingest import ReadingWriter
@@ -95,8 +96,10 @@ class Daemon:
             self.forecast = LiveModel(self.registry, daemon.forecast_model,
                                       lambda path: ForecastModel.load(path, device=runtime.device,
                                                                       threads=runtime.threads))
+        self.recent = RecentInspections()
         self.inspector = Inspector(self.vision, self.results, self.metrics, max_pixels=settings.inspect.max_pixels,
-                                   archive=ImageArchive(settings.resolve(daemon.images_dir)), keep=daemon.keep_images)
+                                   archive=ImageArchive(settings.resolve(daemon.images_dir)), keep=daemon.keep_images,
+                                   recent=self.recent)
         self.scorer = (Scorer(self.forecast, self.store, self.results, self.metrics,
                               lookback_hours=daemon.forecast_lookback_hours) if self.forecast else None)
         self.connectors: list[Connector] = [self._connector(c) for c in connector_configs if c.enabled]
