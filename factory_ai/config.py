@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from factory_ai.alerts.config import AlertSettings
+from factory_ai.console.config import ConsoleSettings
 from factory_ai.drift.config import DriftSettings
 from factory_ai.errors import ConfigError
 from factory_ai.reports.config import ReportSettings
@@ -120,6 +121,7 @@ class Settings(_Section):
     drift: DriftSettings = Field(default_factory=DriftSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     # Not config keys: where the settings came from, for messages and relative paths.
     _source: Path | None = PrivateAttr(default=None)

@@ -44,7 +44,10 @@ class Problems:
         page.on("console", lambda m: self.items.append(f"console {m.type}: {m.text}")
                 if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: self.items.append(f"page error: {e}"))
-        page.on("requestfailed", lambda r: self.items.append(f"request failed: {r.url} ({r.failure})"))
+        # ERR_ABORTED is the browser cancelling a request itself (leaving a page with a live
+        # event stream open); every other failure is a problem.
+        page.on("requestfailed", lambda r: self.items.append(f"request failed: {r.url} ({r.failure})")
+                if "ERR_ABORTED" not in (r.failure or "") else None)
         page.on("response", lambda r: self.items.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
 
 

@@ -23,8 +23,10 @@ TOKEN = "line-1-token"
 
 
 
-def write_plant(folder: Path, fleet: Path, *, speed: float = 20000, forecast: bool = True) -> Path:
-    """A plant folder: factory.toml, a registry with the demo models, connector files."""
+def write_plant(folder: Path, fleet: Path, *, speed: float = 20000, forecast: bool = True,
+                catch_up_hours: float | None = None) -> Path:
+    """A plant folder: factory.toml, a registry with the demo models, connector files. With
+    ``catch_up_hours`` the replay's readings are stamped in the past (see csv-replay)."""
     models = folder / "models"
     for name in ("demo-surface", "demo-fleet"):
         shutil.copytree(ROOT / "models" / name, models / name, ignore=shutil.ignore_patterns("*.png", "*.pt"))
@@ -33,7 +35,8 @@ def write_plant(folder: Path, fleet: Path, *, speed: float = 20000, forecast: bo
     (connectors / "camera.toml").write_text(
         'kind = "image-folder"\npath = "../camera"\nsettle_seconds = 0.2\nline = "line1"\n')
     (connectors / "fleet.toml").write_text(
-        f'kind = "csv-replay"\npath = "{fleet / "readings.csv"}"\ntime_column = "timestamp"\nspeed = {speed}\n')
+        f'kind = "csv-replay"\npath = "{fleet / "readings.csv"}"\ntime_column = "timestamp"\nspeed = {speed}\n'
+        + (f"catch_up_hours = {catch_up_hours}\n" if catch_up_hours else ""))
     (folder / "factory.toml").write_text(
         '[store]\nurl = "sqlite:///var/factory.db"\n'
         '[runtime]\nthreads = 1\n'

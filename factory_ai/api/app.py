@@ -154,6 +154,10 @@ def create_app(daemon: Daemon) -> FastAPI:
         alert = change(lambda s: engine.resolve(s, alert_id, (body and body.by) or "api", utcnow(), alerts_settings))
         return {"id": alert.id, "status": alert.status}
 
+    if daemon.settings.console.enabled:
+        from factory_ai.console import mount
+
+        mount(app, daemon)
     return app
 
 

@@ -1,0 +1,141 @@
+"""What each console page shows, read from the store: one function per page, no HTML here.
+
+The figures are the report's (``reports.maintenance`` ranks the fleet, ``reports.quality``
+names the models in service and the drift state), so the console and the weekly report never
+disagree about an asset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from factory_ai.console.config import ConsoleSettings
+from factory_ai.reports import maintenance, svg
+from factory_ai.reports.quality import drift_status, models_in_service
+from factory_ai.reports.scope import make_scope
+from factory_ai.store.tables import Inspection, Prediction, Review
+from factory_ai.store.types import ensure_utc, utcnow
+
+JUDGED = ("pass", "reject", "review")
+
+
+def shift_start(now: datetime, settings: ConsoleSettings) -> datetime:
+    """The start of the shift ``now`` falls in (shifts of ``shift_hours`` from ``shift_start`` UTC)."""
+    hour, minute = (int(x) for x in settings.shift_start.split(":"))
+    anchor = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if anchor > now:
+        anchor -= timedelta(days=1)
+    length = timedelta(hours=settings.shift_hours)
+    return anchor + length * int((now - anchor) / length)
+
+
+def line_stats(session: Session, settings: ConsoleSettings, now: datetime | None = None) -> dict[str, Any]:
+    """Verdict counts and yield over the last hour and the current shift."""
+    now = now or utcnow()
+    out = {}
+    for name, since in (("hour", now - timedelta(hours=1)), ("shift", shift_start(now, settings))):
+        rows = session.exec(select(Inspection.verdict, func.count()).where(Inspection.ts >= since)
+                            .group_by(Inspection.verdict)).all()
+        counts = {verdict: int(n) for verdict, n in rows}
+        judged = sum(counts.get(v, 0) for v in JUDGED)
+        out[name] = {"since": since.isoformat(), "counts": counts, "total": sum(counts.values()),
+                     "yield": counts.get("pass", 0) / judged if judged else None}
+    return out
+
+
+def latest_inspections(session: Session, n: int) -> list[dict[str, Any]]:
+    rows = session.exec(select(Inspection, Review).join(Review, Review.inspection_id == Inspection.id, isouter=True)
+                        .order_by(Inspection.id.desc()).limit(n)).all()
+    return [card(i, r) for i, r in rows]
+
+
+def card(i: Inspection, r: Review | None = None) -> dict[str, Any]:
+    return {"id": i.id, "ts": ensure_utc(i.ts).isoformat(), "source": i.source, "line": i.line,
+            "verdict": i.verdict, "label": i.label, "confidence": i.confidence, "error": i.error,
+            "model": f"{i.model_name} {i.model_version}", "kept": bool(i.image_path),
+            "flagged": bool(r and r.flagged), "reviewed": r.label if r else None}
+
+
+def fleet(session: Session, risk_alarm: float) -> list[dict[str, Any]]:
+    """Every asset ranked as the report ranks it, with sparklines of its first three sensors
+    over the last 24 hours."""
+    found = maintenance.gather(session, make_scope(since="24h"), risk_alarm, points=48)
+    out = []
+    for page in found.pages:
+        lines = [(name, svg.sparkline(s["mean"])) for name, s in _key_sensors(page.sensors)]
+        out.append({"health": page.health, "sparklines": lines})
+    return out
+
+
+def _key_sensors(sensors: dict[str, dict[str, Any]], n: int = 3) -> list[tuple[str, dict[str, Any]]]:
+    """The sensors worth a sparkline: those with limits first, then the rest; flat ones (an
+    operating setting held constant) last, since a straight line says nothing."""
+    def order(item: tuple[str, dict[str, Any]]) -> tuple[bool, bool, str]:
+        name, s = item
+        values = s["mean"][np.isfinite(s["mean"])]
+        flat = len(values) < 2 or float(np.ptp(values)) == 0.0
+        return (flat, s["low_limit"] is None and s["high_limit"] is None, name)
+
+    return sorted(sensors.items(), key=order)[:n]
+
+
+def asset(session: Session, name: str, risk_alarm: float, days: int = 7) -> dict[str, Any] | None:
+    scope = make_scope(since=f"{days}d", assets=[name])
+    found = maintenance.gather(session, scope, risk_alarm)
+    if not found.pages:
+        return None
+    page = found.pages[0]
+    chart = svg.asset_chart(page, found.start or scope.start, scope.end) if page.sensors or (
+        page.rul is not None and len(page.rul)) else ""
+    predictions = session.exec(select(Prediction).where(Prediction.asset_id == _asset_id(session, name))
+                               .order_by(Prediction.id.desc()).limit(20)).all()
+    return {"page": page, "chart": chart, "predictions": predictions, "days": days}
+
+
+def models(session: Session, registry, runs: list) -> dict[str, Any]:  # noqa: ANN001 - a Registry, JobRun rows
+    """Models in service with their registry history, the last retrain decisions, job history."""
+    from factory_ai.registry import read_card
+
+    registered = []
+    for name in registry.names():
+        current = registry.current(name)
+        card = {}
+        if current:
+            try:
+                card = read_card(registry.resolve(f"{name}:{current}").path)
+            except Exception:  # noqa: BLE001 - a broken card is shown as missing, the page still loads
+                card = {}
+        registered.append({"name": name, "current": current, "versions": registry.versions(name),
+                           "history": registry.history(name)[-5:][::-1], "family": card.get("family"),
+                           "created": card.get("created_at"),
+                           "test": test_figures((card.get("metrics") or {}).get("test") or {})})
+    retrains = {}
+    for run in runs:
+        if run.job.startswith("retrain-") and run.job not in retrains and (run.detail or {}).get("decision"):
+            retrains[run.job] = run
+    return {"registered": registered, "in_service": models_in_service(session), "drift": drift_status(session),
+            "retrains": retrains, "runs": runs}
+
+
+FIGURES = ("accuracy", "macro_f1", "escape_rate", "false_reject_rate", "rul rmse", "rul mae", "rul interval_coverage",
+           "risk f1", "risk pr_auc", "risk brier")
+
+
+def test_figures(test: dict[str, Any]) -> dict[str, float]:
+    """The headline test figures of a model card, whichever family: a vision card's accuracy and
+    rates, a forecast card's RUL error, interval coverage and risk scores."""
+    flat = {k: v for k, v in test.items() if isinstance(v, int | float)}
+    for group in ("rul", "risk"):
+        flat.update({f"{group} {k}": v for k, v in (test.get(group) or {}).items() if isinstance(v, int | float)})
+    return {k: flat[k] for k in FIGURES if k in flat}
+
+
+def _asset_id(session: Session, name: str) -> int | None:
+    from factory_ai.store.tables import Asset
+
+    return session.exec(select(Asset.id).where(Asset.name == name)).first()
