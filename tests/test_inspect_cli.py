@@ -132,3 +132,22 @@ def test_unreachable_database_fails_before_judging(line: Path, monkeypatch: pyte
     assert result.exit_code == 1 and "cannot open the database" in result.stderr
     assert result.stdout == ""
     assert invoke("inspect", "--no-store", "camera/spot").exit_code == 0
+
+
+def test_review_verdicts_keep_their_image_for_the_queue(line: Path) -> None:
+    """As in the daemon ([daemon] keep_images = review): parts judged here reach the review queue
+    with their picture; the others are not copied."""
+    sure = sorted(json.loads(r)["confidence"] for r in invoke("inspect", "--json", "--no-store", "camera/spot")
+                  .stdout.splitlines())
+    result = invoke("inspect", "--review-below", f"{sure[len(sure) // 2]:.6f}", "camera/spot")  # about half
+    assert result.exit_code == 0, result.output
+    with Store(f"sqlite:///{line / 'var' / 'factory.db'}") as store, store.session() as s:
+        rows = s.exec(select(Inspection)).all()
+    review = [r for r in rows if r.verdict == "review"]
+    assert review and len(review) < len(rows)  # some parts were sure enough, some not
+    for row in rows:
+        if row.verdict == "review":
+            kept = Path(row.image_path)
+            assert kept.is_relative_to(line / "var" / "images") and kept.read_bytes() == Path(row.source).read_bytes()
+        else:
+            assert row.image_path is None

@@ -53,6 +53,7 @@ def inspect(
     )
     log.info("model %s %s on %s (%d threads)", ref.name, ref.version, classifier.provider, classifier.model.threads)
     database = ctx.obj.store() if store else None
+    keep = _Keeper(settings) if store else None
 
     files, missing = collect(paths)
     root = _common_root(files)
@@ -78,7 +79,9 @@ def inspect(
             if result.latency_ms is not None:
                 latencies.append(result.latency_ms)
             if database is not None:
-                rows.append(_row(result, ref, classifier.provider, line, heatmap_path))
+                row = _row(result, ref, classifier.provider, line, heatmap_path)
+                row.image_path = keep(result)
+                rows.append(row)
         if database is not None and store_error is None:
             store_error = _store(database, rows)
         if store_error is not None:
@@ -109,6 +112,27 @@ def _emit(result, as_json: bool) -> None:  # noqa: ANN001
         sys.stdout.write(f"{result.path}\t-\t-\terror: {result.error}\n")
     else:
         sys.stdout.write(f"{result.path}\t{result.label}\t{result.confidence:.3f}\t{result.verdict}\n")
+
+
+class _Keeper:
+    """Keeps judged images as the daemon does (``[daemon] keep_images``, review verdicts by
+    default), so parts judged here reach the review queue with their picture and can become
+    training data."""
+
+    def __init__(self, settings) -> None:  # noqa: ANN001
+        from factory_ai.vision.archive import ImageArchive
+
+        self.policy = settings.daemon.keep_images
+        self.archive = ImageArchive(settings.resolve(settings.daemon.images_dir))
+
+    def __call__(self, result) -> str | None:  # noqa: ANN001
+        if not result.sha256 or self.policy == "none" or (self.policy == "review" and result.verdict != "review"):
+            return None
+        try:
+            return str(self.archive.put(Path(result.path).read_bytes(), result.sha256))
+        except OSError as exc:  # the verdict and the row matter more than the kept copy
+            log.warning("could not keep %s for review: %s", result.path, exc)
+            return None
 
 
 def _row(result, ref, provider: str, line: str | None, heatmap_path: Path | None):  # noqa: ANN001, ANN202
