@@ -33,6 +33,8 @@ def run(
 
     API (127.0.0.1:8080 by default): /health, /metrics (Prometheus), /api/v1/assets,
     /api/v1/inspections, /api/v1/predictions, POST /api/v1/inspect (bearer token), /docs.
+    The operator console is at / on the same port (line view, review queue, assets, alerts,
+    models and jobs); labelling and acknowledging need [api] token, given once at /login.
 
     SIGTERM or Ctrl-C stops it cleanly within 10 s: intake stops, queues are drained into
     the store (or the spool), and a summary is printed.

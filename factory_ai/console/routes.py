@@ -60,6 +60,16 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
             "pages": PAGES, "path": request.url.path, "logged_in": auth.logged_in(session_cookie, settings.api.token),
             "writes_enabled": bool(settings.api.token), **context})
 
+    def with_images(card: dict[str, Any]) -> dict[str, Any]:
+        """Where the card's picture comes from: the daemon's memory (with the heatmap overlay),
+        the kept copy on disk, or nowhere (the page says so instead of asking for a 404)."""
+        entry = daemon.recent.find(card["source"], card["ts"])
+        if entry is not None:
+            return {**card, "image": f"/console/recent/{entry.seq}/image",
+                    "overlay": f"/console/recent/{entry.seq}/overlay" if entry.heatmap is not None else None}
+        kept = card["kept"] and Path(card["image_path"]).is_file()
+        return {**card, "image": f"/console/inspections/{card['id']}/image" if kept else None, "overlay": None}
+
     def need_login(session_cookie: str | None) -> None:
         if not settings.api.token:
             raise HTTPException(403, "changes are disabled: set [api] token (or FACTORY_AI_API__TOKEN) to enable them")
@@ -69,7 +79,7 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
     # -- pages -----------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def line_view(request: Request, factory_ai_console: str | None = Cookie(None)) -> HTMLResponse:
-        cards = read(views.latest_inspections, console.line_cards)
+        cards = [with_images(c) for c in read(views.latest_inspections, console.line_cards)]
         stats = read(views.line_stats, console)
         return page(request, "line.html", factory_ai_console, cards=cards, stats=stats, max_cards=console.line_cards,
                     title="Line")
@@ -83,7 +93,7 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
         cards = []
         for item in items:
             classes, good = classes_of(item.inspection.model_name, item.inspection.model_version)
-            cards.append({**views.card(item.inspection, item.review), "classes": classes, "good": good})
+            cards.append({**with_images(views.card(item.inspection, item.review)), "classes": classes, "good": good})
         return page(request, "review.html", factory_ai_console, cards=cards, title="Review")
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)

@@ -57,7 +57,7 @@ def latest_inspections(session: Session, n: int) -> list[dict[str, Any]]:
 def card(i: Inspection, r: Review | None = None) -> dict[str, Any]:
     return {"id": i.id, "ts": ensure_utc(i.ts).isoformat(), "source": i.source, "line": i.line,
             "verdict": i.verdict, "label": i.label, "confidence": i.confidence, "error": i.error,
-            "model": f"{i.model_name} {i.model_version}", "kept": bool(i.image_path),
+            "model": f"{i.model_name} {i.model_version}", "kept": bool(i.image_path), "image_path": i.image_path,
             "flagged": bool(r and r.flagged), "reviewed": r.label if r else None}
 
 

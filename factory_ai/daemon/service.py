@@ -171,8 +171,10 @@ class Daemon:
         self._spawn(self._model_tasks, "model-tasks")
         if self.scheduler is not None:
             self.scheduler.start()
+        where = f"http://{self.api_address[0]}:{self.api_address[1]}" if self.api_address else None
         log.info("daemon started: %d connectors%s", len(self.connectors),
-                 f", API on http://{self.api_address[0]}:{self.api_address[1]}" if self.api_address else "")
+                 f", API on {where}/api/v1" + (f", operator console on {where}/" if self.settings.console.enabled
+                                               else "") if where else "")
 
     def run(self, duration: float | None = None, *, handle_signals: bool = True) -> Summary:
         """Start, serve until SIGTERM/SIGINT or ``duration`` seconds, stop; return the summary."""
