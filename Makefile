@@ -23,8 +23,10 @@ DEMO_SECONDS ?= 20
 RETRAIN_SECONDS ?= 90
 # Two cores in CI: say so explicitly, or torch and onnxruntime oversubscribe and crawl.
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+CONSOLE_PORT ?= 8080
+CONSOLE_TOKEN ?= demo
 
-.PHONY: help install install-runtime install-gpu system-deps demo demo-model demo-forecast-model sample-data test lint bench screenshots clean
+.PHONY: help install install-runtime install-gpu system-deps demo console demo-model demo-forecast-model sample-data test lint bench screenshots clean
 
 help:
 	@echo "make demo         set up and run the demo (train on sample data, inspect)"
@@ -32,6 +34,7 @@ help:
 	@echo "make bench        run the benchmarks in bench/ (long)"
 	@echo "make demo-model   retrain the committed demo model in models/demo-surface"
 	@echo "make install-gpu  swap onnxruntime for onnxruntime-gpu in .venv"
+	@echo "make console      the demo plant's daemon with its operator console on 127.0.0.1:8080 (after make demo)"
 	@echo "make screenshots  the README's pictures, from what make demo wrote (headless chromium)"
 
 $(BIN)/python:
@@ -134,6 +137,17 @@ demo: install sample_data/images sample_data/fleet
 	@echo "== the maintenance and quality report of the demo plant (the 8 days the daemon replayed into $(DEMO)/factory.db)"
 	$(DEMO_ENV) $(BIN)/factory-ai report --since 8d --output $(DEMO)/report.html
 	@echo "open $(DEMO)/report.html in a browser; factory-ai report --format pdf|md writes the other formats"
+	@echo "== the operator console: make console serves it on this demo's store at http://127.0.0.1:$(CONSOLE_PORT)/"
+	@echo "   (log in with the token $(CONSOLE_TOKEN) to label parts and acknowledge alerts; drop images into var/camera)"
+
+# The demo plant's daemon with its operator console, until Ctrl-C: the camera folder only (the
+# pumps' history is already in the store), on 127.0.0.1:$(CONSOLE_PORT).
+console: install
+	@mkdir -p var/camera
+	@echo "operator console: http://127.0.0.1:$(CONSOLE_PORT)/  (token: $(CONSOLE_TOKEN); Ctrl-C stops)"
+	$(DEMO_ENV) FACTORY_AI_DAEMON__SPOOL_DIR=$(CURDIR)/$(DEMO)/spool FACTORY_AI_API__TOKEN=$(CONSOLE_TOKEN) \
+		FACTORY_AI_RUNTIME__THREADS=$(THREADS) $(BIN)/factory-ai run --connectors connectors/sample-camera.toml \
+		--forecast-model demo-fleet --port $(CONSOLE_PORT)
 
 # Rebuild the small model committed in models/ (the one `pip install` ships). It is trained in
 # var/ and swapped in at the end: the package build needs the committed one until then.
@@ -169,10 +183,12 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/line_latency.py
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/console.py
 
 # The README's pictures, taken in headless Chromium from what `make demo` wrote.
 screenshots: install system-deps
 	$(BIN)/python -m tests.browser $(DEMO)/report.html docs/report.png --height 1100
+	$(BIN)/python -m tests.screenshots $(DEMO) docs
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
