@@ -3,7 +3,8 @@
 Why: the images a model is unsure about (verdict ``review``) and the ones an operator doubts
 (flagged) are exactly the ones that teach the next model the most. A label is a class name of
 the model that judged the image; ``pass`` is accepted too when that model has exactly one good
-class. Labelling again overwrites the earlier label (people correct themselves). Only images
+class, and ``reject`` when it has exactly one defect class. Labelling again overwrites the
+earlier label (people correct themselves). Only images
 the daemon kept (``[daemon] keep_images``: review verdicts by default, ``all`` to keep every
 image) can become training data; a flagged image that was not kept is labelled but not trained on.
 """
@@ -55,10 +56,13 @@ def label(session: Session, inspection_id: int, value: str, reviewer: str, class
     """Record ``value`` as the true class of the inspection's image."""
     inspection = _inspection(session, inspection_id)
     classes, good = classes_of(inspection.model_name, inspection.model_version)
+    bad = [c for c in classes if c not in good]
     if value == "pass" and len(good) == 1:
         value = good[0]
+    elif value == "reject" and len(bad) == 1:  # a good/defect model: reject names its one defect class
+        value = bad[0]
     if value not in classes:
-        hint = " (or pass)" if len(good) == 1 else ""
+        hint = "".join(f" (or {word})" for word, names in (("pass", good), ("reject", bad)) if len(names) == 1)
         raise DataError(f"label {value!r} is not a class of {inspection.model_name} {inspection.model_version}: "
                         f"use one of {', '.join(classes)}{hint}")
     review = _review(session, inspection_id)

@@ -142,3 +142,20 @@ def test_events_over_the_api_and_the_cli(daemon: Daemon, plant: Path) -> None:
     assert bad.exit_code != 0 and "line 3" in bad.output and "not ISO 8601" in bad.output
     listing = runner.invoke(app, ["events", "list"]).output
     assert "press-3" in listing and "press-2" in listing and "press-4" not in listing  # all or nothing
+
+
+def test_pass_and_reject_name_a_class_only_when_the_model_leaves_no_doubt(tmp_path: Path) -> None:
+    from factory_ai import review
+    from factory_ai.errors import DataError
+
+    binary = lambda name, version: (["defect", "good"], ["good"])  # noqa: E731 - a good/defect model
+    multi = lambda name, version: (["crack", "good", "scratch"], ["good"])  # noqa: E731
+    with Store(f"sqlite:///{tmp_path / 'r.db'}") as store, store.session() as session:
+        part = Inspection(source="cam/p.png", verdict="review", model_name="m", model_version="v1")
+        session.add(part)
+        session.flush()
+        assert review.label(session, part.id, "reject", "qa", binary).label == "defect"
+        assert review.label(session, part.id, "pass", "qa", binary).label == "good"
+        assert review.label(session, part.id, "pass", "qa", multi).label == "good"
+        with pytest.raises(DataError, match=r"use one of crack, good, scratch \(or pass\)$"):
+            review.label(session, part.id, "reject", "qa", multi)  # which defect? the operator must say

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -262,9 +263,10 @@ def _id_of_recent(daemon: Daemon, seq: int | None) -> int:
     if entry is None:
         raise HTTPException(404, "give id, or the seq of a part still on the live view")
     daemon.results.flush(timeout=2.0)
+    when = datetime.fromisoformat(entry.verdict["ts"])  # the same instant the row was stamped with
     with daemon.store.session() as session:
-        found = session.exec(select(Inspection.id).where(Inspection.source == entry.verdict["source"])
-                             .order_by(Inspection.id.desc())).first()
+        found = session.exec(select(Inspection.id).where(Inspection.source == entry.verdict["source"],
+                                                         Inspection.ts == when)).first()
     if found is None:
         raise HTTPException(404, "that part is not stored yet; try again in a moment")
     return found
