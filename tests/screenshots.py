@@ -50,7 +50,7 @@ def main() -> int:
     try:
         parts = sorted(Path("sample_data/images").rglob("*.png"))
         for i, part in enumerate(parts[:: max(len(parts) // 12, 1)][:12]):
-            shutil.copy(part, camera / f"part-{i:02d}.png")
+            shutil.copyfile(part, camera / f"part-{i:02d}.png")
         deadline = time.monotonic() + 30
         while daemon.inspector.judged < 12 and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -36,8 +36,10 @@ def console(tmp_path: Path, fleet: Path, sample_images: Path):
     daemon = Daemon(settings, [load_file(p) for p in sorted((tmp_path / "connectors").glob("*.toml"))])
     daemon.start()
     try:
+        # copyfile, not copy: copy's chmod after the write races the watcher, which may already
+        # have judged the finished PNG and moved it to processed/.
         for i, path in enumerate(images(sample_images, 2)):
-            shutil.copy(path, tmp_path / "camera" / f"first-{i}.png")
+            shutil.copyfile(path, tmp_path / "camera" / f"first-{i}.png")
         assert wait_until(lambda: daemon.inspector.judged == 2)
         assert wait_until(lambda: daemon.scorer.runs >= 1, 30)
         daemon.results.flush()
@@ -67,7 +69,7 @@ def test_pages_stream_and_actions_over_http(console: Daemon, sample_images: Path
     with client.stream("GET", "/console/stream") as stream:
         lines = stream.iter_lines()
         assert next(lines).startswith("retry:")
-        shutil.copy(images(sample_images, 3)[2], console.camera / "live.png")
+        shutil.copyfile(images(sample_images, 3)[2], console.camera / "live.png")
         event = None
         for line in lines:
             if line.startswith("data: "):
@@ -144,7 +146,7 @@ def _walk_the_console(browser, console: Daemon, sample_images: Path, shots: Path
     page.wait_for_selector("#live-state.ok", timeout=10_000)
     before = int(page.locator('.stat[data-window="hour"] [data-field="total"]').inner_text())
     page.evaluate("window.__unchanged = true")
-    shutil.copy(images(sample_images, 4)[3], console.camera / "arrives.png")
+    shutil.copyfile(images(sample_images, 4)[3], console.camera / "arrives.png")
     card = page.wait_for_selector("article.card.new", timeout=15_000)
     assert "arrives.png" in card.inner_text()
     page.wait_for_function(f"document.querySelector('.stat[data-window=\"hour\"] [data-field=\"total\"]')"
@@ -159,7 +161,7 @@ def _walk_the_console(browser, console: Daemon, sample_images: Path, shots: Path
     page.click("form.login button")
     page.wait_for_url(base + "/")
     page.wait_for_selector("#live-state.ok", timeout=10_000)
-    shutil.copy(images(sample_images, 5)[4], console.camera / "doubtful.png")
+    shutil.copyfile(images(sample_images, 5)[4], console.camera / "doubtful.png")
     page.wait_for_selector("article.card.new button.flag", timeout=15_000).click()
     page.wait_for_selector("article.card.new .flagged", timeout=10_000)
     page.goto(base + "/review", wait_until="load")

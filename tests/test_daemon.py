@@ -71,7 +71,7 @@ def test_api_inspection_scoring_and_metrics(daemon: Daemon, sample_images: Path,
     camera = tmp_path / "camera"
     chosen = images(sample_images, 8)
     for i, path in enumerate(chosen):
-        shutil.copy(path, camera / f"{i:02d}-{path.parent.name}.png")
+        shutil.copyfile(path, camera / f"{i:02d}-{path.parent.name}.png")
     (camera / "torn.png").write_bytes(chosen[0].read_bytes()[:-40] + b"IEND\xaeB`\x82")  # damaged, looks whole
     client = httpx.Client(timeout=10)
     assert wait_until(lambda: daemon.inspector.judged == 9)
@@ -213,7 +213,7 @@ def test_camera_verdicts_reach_the_reject_gate_over_mqtt(tmp_path: Path, fleet: 
     try:
         assert wait_until(lambda: all(c.state.up for c in daemon.connectors))
         for i, path in enumerate(images(sample_images, 4)):
-            shutil.copy(path, tmp_path / "camera" / f"part-{i}.png")
+            shutil.copyfile(path, tmp_path / "camera" / f"part-{i}.png")
         listener.publish("plant/line1/pump-03/telemetry", json.dumps({"ts": "2026-03-01T00:00:00Z", "vib": 2.2}),
                          qos=1)
         assert wait_until(lambda: len(heard) == 4), heard

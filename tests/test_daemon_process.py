@@ -55,7 +55,7 @@ def test_sigterm_drains_every_accepted_reading_within_10_s(tmp_path: Path, fleet
     try:
         assert wait_until(lambda: (_health(port) or {}).get("ingest", {}).get("accepted", 0) > 5000, 60), process.poll()
         for i, path in enumerate(images(sample_images, 5)):
-            shutil.copy(path, tmp_path / "camera" / f"{i}.png")
+            shutil.copyfile(path, tmp_path / "camera" / f"{i}.png")
         assert wait_until(lambda: (_health(port) or {}).get("connectors", {}).get("camera", {}).get("received") == 5, 60)
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
@@ -92,7 +92,7 @@ def test_sigkill_leaves_an_intact_store_and_the_daemon_resumes(tmp_path: Path, f
     assert duplicates == 0
     # While it was down the camera kept writing: the restarted daemon judges those images.
     for i, path in enumerate(images(sample_images, 3)):
-        shutil.copy(path, tmp_path / "camera" / f"while-down-{i}.png")
+        shutil.copyfile(path, tmp_path / "camera" / f"while-down-{i}.png")
     process = _start(config, "--duration", "4", env={"FACTORY_AI_API__PORT": str(port)})
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err[-2000:]

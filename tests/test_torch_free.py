@@ -99,7 +99,7 @@ def test_daemon_runs_without_torch(tmp_path: Path, fleet: Path, sample_images: P
     config = write_plant(tmp_path, fleet)
     (tmp_path / "camera").mkdir()
     for i, path in enumerate(images(sample_images, 4)):
-        shutil.copy(path, tmp_path / "camera" / f"{i}.png")
+        shutil.copyfile(path, tmp_path / "camera" / f"{i}.png")
     report, proc = run_without_torch(tmp_path, "--config", str(config), "run", "--duration", "4",
                                      "--forecast-interval", "1", cwd=tmp_path)
     assert report["code"] == 0, proc.stderr
