@@ -1,4 +1,5 @@
-"""Helpers every torch training loop shares: device choice, seeding, thread count, progress.
+"""Helpers every torch training loop shares: device choice, seeding, thread count, progress,
+and joining the other processes when training runs distributed under torchrun.
 
 Torch side only (the ``train`` extra); line-side code never imports this module.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import random
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,3 +50,60 @@ def progress(total: int, enabled: bool, unit: str = "batch") -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, disable=not enabled, unit=unit, dynamic_ncols=True, leave=False, file=sys.stderr)
+
+
+# -- several processes (torchrun) ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the training processes: rank 0 of 1 when not distributed."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        """The process that reports, exports and registers; the others only train."""
+        return self.rank == 0
+
+
+def join_world(wanted_device: str) -> tuple[World, torch.device]:
+    """Join the process group torchrun set up: NCCL between GPUs, gloo between CPU processes.
+
+    Each process takes the GPU of its local rank. Raises a clear error when run outside
+    torchrun, since then there is nobody to train with."""
+    import os
+
+    import torch.distributed as dist
+
+    if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:
+        raise DataError("--distributed runs under torchrun, e.g. "
+                        "torchrun --nproc_per_node 4 -m factory_ai train vision --distributed ...")
+    world = World(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    device = pick_device(wanted_device)
+    if device.type == "cuda":
+        torch.cuda.set_device(world.local_rank)
+        device = torch.device("cuda", world.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, device
+
+
+def leave_world() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def same_everywhere(values: list[float], device: torch.device) -> list[float]:
+    """Rank 0's ``values`` on every process, so decisions taken from them (keep these weights,
+    stop now) cannot differ between processes by a rounding and leave one waiting forever."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return tensor.tolist()

@@ -38,11 +38,16 @@ def vision(
     promote: bool = typer.Option(False, "--promote", help="Put the new version in service at once "
                                  "(the first version of a name always is)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    distributed: bool = typer.Option(False, "--distributed", help="One of several processes started by torchrun "
+                                     "(DDP: NCCL between GPUs, gloo between CPU processes); rank 0 registers the model."),
 ) -> None:
     """Train a defect classifier on labelled images, export it to ONNX and register it.
 
     Writes models/NAME/vN/ with model.onnx, card.json, split.json, evaluation.json,
     confusion.png and training.png. The export is checked against torch image by image.
+
+    On several GPUs (or CPU processes): torchrun --nproc_per_node 4 -m factory_ai train vision
+    --distributed --data ... --name ...
     """
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("use auto, cpu or cuda", param_hint="--device")
@@ -54,11 +59,13 @@ def vision(
     from factory_ai.vision.train.pipeline import VisionJob, run
 
     config = TrainConfig(epochs=epochs, image_size=image_size, batch_size=batch_size, width=width, lr=lr,
-                         patience=patience, seed=seed, device=device, threads=threads)
+                         patience=patience, seed=seed, device=device, threads=threads, distributed=distributed)
     job = VisionJob(data=data, name=name, test=test, good=list(good), channels=channels, val_fraction=val_fraction,
                     test_fraction=test_fraction, review_below=review_below, int8=int8, promote=promote,
                     progress=progress, train=config)
     outcome = run(job, registry)
+    if outcome is None:  # a torchrun process other than rank 0: it trained, rank 0 reports
+        return
     typer.echo(outcome.summary())
     record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
 

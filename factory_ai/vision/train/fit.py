@@ -22,7 +22,15 @@ import torch
 from torch import nn
 
 from factory_ai.errors import DataError
-from factory_ai.training import pick_device, seed_everything, set_threads
+from factory_ai.training import (
+    World,
+    join_world,
+    leave_world,
+    pick_device,
+    same_everywhere,
+    seed_everything,
+    set_threads,
+)
 from factory_ai.training import progress as progress_bar
 from factory_ai.vision.train.augment import augment
 from factory_ai.vision.train.network import SurfaceNet
@@ -44,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0
+    distributed: bool = False  # one of several torchrun processes (DDP: NCCL on GPU, gloo on CPU)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,17 +82,28 @@ class TrainedClassifier:
     seconds: float
     best_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
+    world: World = field(default_factory=World)
 
 
 def fit(
     train: PixelSet, val: PixelSet, classes: list[str], config: TrainConfig, *, progress: bool = True
 ) -> TrainedClassifier:
-    """Train a :class:`SurfaceNet` from scratch and return it with its training history."""
+    """Train a :class:`SurfaceNet` from scratch and return it with its training history.
+
+    With ``config.distributed``, each torchrun process trains on its own share of every epoch
+    (the same seeded order everywhere, dealt out by rank) with ``batch_size / processes``
+    images per step, and DDP averages the gradients, so one step still sees about
+    ``batch_size`` images. Validation and early stopping follow rank 0's figures everywhere.
+    """
     if len(train) == 0 or len(val) == 0:
         raise DataError("training and validation sets must both hold images")
     generator = seed_everything(config.seed)
-    device = pick_device(config.device)
+    world, device = join_world(config.device) if config.distributed else (World(), pick_device(config.device))
     set_threads(config.threads)
+    # Augmentation draws differ per process (different images, different flips); the epoch
+    # order must not, so it keeps the shared generator. One process: one generator, as before.
+    augment_generator = generator if world.size == 1 else torch.Generator().manual_seed(config.seed + 7919 * world.rank)
+    progress = progress and world.main
     channels = int(train.pixels.shape[1])
     scaled = train.pixels.reshape(len(train), channels, -1) / 255.0
     mean = scaled.mean(axis=(0, 2)).tolist()
@@ -92,14 +112,21 @@ def fit(
     network = SurfaceNet(len(classes), channels, config.width, mean=mean, std=std).to(device)
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     network = network.to(memory_format=memory_format)
+    model: nn.Module = _Logits(network)
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    batch_size = max(config.batch_size // world.size, 2)
+    shard = len(train) // world.size  # every process takes the same number of steps
     counts = np.bincount(train.labels, minlength=len(classes)).astype(np.float64)
     weights = len(train) / (len(classes) * np.maximum(counts, 1))
     loss_fn = nn.CrossEntropyLoss(
         weight=torch.tensor(weights, dtype=torch.float32, device=device), label_smoothing=config.label_smoothing
     )
     val_loss_fn = nn.CrossEntropyLoss(weight=loss_fn.weight)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(shard / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.15
     )
@@ -113,22 +140,23 @@ def fit(
     y_val = torch.from_numpy(val.labels.astype(np.int64)).to(device)
 
     bar = progress_bar(config.epochs * steps_per_epoch, progress)
-    say = (lambda text: bar.write(text, file=sys.stderr)) if progress else log.info
+    say = (lambda text: bar.write(text, file=sys.stderr)) if progress else log.info if world.main else (lambda text: None)
     best = (math.inf, 0, copy.deepcopy(network.state_dict()))
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        network.train()
-        order = torch.randperm(len(train), generator=generator).to(device)
+        model.train()
+        order = torch.randperm(len(train), generator=generator)[: shard * world.size][world.rank :: world.size]
+        order = order.to(device)
         seen, loss_sum, correct = 0, 0.0, 0
-        for i in range(0, len(train), config.batch_size):
-            index = order[i : i + config.batch_size]
+        for i in range(0, shard, batch_size):
+            index = order[i : i + batch_size]
             if len(index) < 2:  # BatchNorm needs two samples
                 continue
-            batch = augment(x_train[index], generator, config.augment).contiguous(memory_format=memory_format)
+            batch = augment(x_train[index], augment_generator, config.augment).contiguous(memory_format=memory_format)
             target = y_train[index]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                logits = network.logits(batch)
+                logits = model(batch)
                 loss = loss_fn(logits.float(), target)
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -141,6 +169,7 @@ def fit(
             bar.update(1)
             bar.set_postfix(epoch=f"{epoch}/{config.epochs}", loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         val_loss, val_acc = _validate(network, x_val, y_val, val_loss_fn, config.batch_size * 2, amp_dtype, use_amp)
+        val_loss, val_acc = same_everywhere([val_loss, val_acc], device)
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "train_accuracy": correct / max(seen, 1),
                   "val_loss": val_loss, "val_accuracy": val_acc, "lr": schedule.get_last_lr()[0],
                   "seconds": time.perf_counter() - start}
@@ -154,13 +183,27 @@ def fit(
             say(f"early stop: validation loss has not improved for {config.patience} epochs")
             break
     bar.close()
+    if world.size > 1:
+        leave_world()
     network.load_state_dict(best[2])
     network = network.to("cpu", memory_format=torch.contiguous_format).eval()
     return TrainedClassifier(
         network=network, classes=list(classes), channels=channels, image_size=int(train.pixels.shape[2]),
         mean=mean, std=std, config=config, device=device.type, seconds=time.perf_counter() - start,
-        best_epoch=best[1], history=history,
+        best_epoch=best[1], history=history, world=world,
     )
+
+
+class _Logits(nn.Module):
+    """The network's logits as ``forward``: DDP synchronises gradients only through a call of
+    the module it wraps, and SurfaceNet's own forward returns probabilities and heatmaps."""
+
+    def __init__(self, network: SurfaceNet) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.logits(x)
 
 
 @torch.no_grad()

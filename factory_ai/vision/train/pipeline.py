@@ -80,7 +80,7 @@ class VisionOutcome:
         return "\n".join(lines)
 
 
-def run(job: VisionJob, registry: Registry) -> VisionOutcome:
+def run(job: VisionJob, registry: Registry) -> VisionOutcome | None:
     samples = folders.scan(job.data)
     classes = folders.classes_of(samples)
     if len(classes) < 2:
@@ -106,6 +106,8 @@ def run(job: VisionJob, registry: Registry) -> VisionOutcome:
     spec = InputSpec(channels, job.train.image_size, job.train.image_size)
     train_set, val_set, test_set = (_pixels(part, classes, spec) for part in (split.train, split.val, split.test))
     trained = fit(train_set, val_set, classes, job.train, progress=job.progress)
+    if not trained.world.main:  # under torchrun, rank 0 exports and registers; the others are done
+        return None
 
     ref, card, promoted = registry.publish(
         job.name,
@@ -154,6 +156,7 @@ def _build(
         },
         "training": {**trained.config.as_dict(), "device": trained.device, "seconds": round(trained.seconds, 1),
                      "best_epoch": trained.best_epoch, "epochs_run": len(trained.history),
+                     "processes": trained.world.size,
                      "network": f"SurfaceNet(width={trained.config.width})",
                      "parameters": sum(p.numel() for p in trained.network.parameters())},
         "export": export_facts,
