@@ -73,6 +73,9 @@ class InspectSettings(_Section):
 
 
 class DaemonSettings(_Section):
+    line: str | None = Field(
+        default=None, max_length=100, description="This daemon's production line: stamped on the assets it creates and "
+        "on inspections whose connector or upload names none (several line daemons can share one PostgreSQL).")
     connectors: list[Path] = Field(
         default_factory=list, description="Connector files to load. Empty: every *.toml in connectors_dir."
     )

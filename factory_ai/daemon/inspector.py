@@ -32,8 +32,9 @@ Publish = Callable[[dict[str, Any]], object]
 class Inspector:
     def __init__(self, model: LiveModel[DefectClassifier], results: ResultWriter, metrics: Metrics, *,
                  max_pixels: int, publishers: list[Publish] | None = None, archive: ImageArchive | None = None,
-                 keep: str = "review", recent: RecentInspections | None = None) -> None:
+                 keep: str = "review", recent: RecentInspections | None = None, line: str | None = None) -> None:
         self.model, self.results, self.metrics = model, results, metrics
+        self.line = line  # the daemon's line, for images whose source names none
         self.recent = recent
         self.max_pixels = max_pixels
         self.archive, self.keep = archive, keep
@@ -45,6 +46,7 @@ class Inspector:
         image could not be judged, with the reason in ``error``). Raises only when no model
         can be loaded at all, so the caller keeps the image for later."""
         started = time.perf_counter()
+        line = line or self.line
         loaded = self.model.get()
         result: Result = judge_bytes(data, source, loaded.model, max_pixels=self.max_pixels)
         ts = utcnow()

@@ -83,7 +83,7 @@ class Daemon:
         daemon = settings.daemon
         self.store = Store(settings.database_url, echo=settings.store.echo)
         spool = settings.resolve(daemon.spool_dir)
-        self.writer = ReadingWriter(self.store, spool / "readings")
+        self.writer = ReadingWriter(self.store, spool / "readings", line=daemon.line)
         self.results = ResultWriter(self.store, spool / "results")
         self.metrics = Metrics()
         self.registry = Registry(settings.models_dir)
@@ -99,7 +99,7 @@ class Daemon:
         self.recent = RecentInspections()
         self.inspector = Inspector(self.vision, self.results, self.metrics, max_pixels=settings.inspect.max_pixels,
                                    archive=ImageArchive(settings.resolve(daemon.images_dir)), keep=daemon.keep_images,
-                                   recent=self.recent)
+                                   recent=self.recent, line=daemon.line)
         self.scorer = (Scorer(self.forecast, self.store, self.results, self.metrics,
                               lookback_hours=daemon.forecast_lookback_hours) if self.forecast else None)
         self.connectors: list[Connector] = [self._connector(c) for c in connector_configs if c.enabled]

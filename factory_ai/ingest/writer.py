@@ -37,6 +37,7 @@ from factory_ai.ingest.reading import SensorReading
 from factory_ai.ingest.spool import Backoff, Spool
 from factory_ai.store.database import Store
 from factory_ai.store.tables import Asset, Sensor
+from factory_ai.store.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,11 @@ class WriterStats:
 
 class ReadingWriter:
     def __init__(self, store: Store, spool_dir: Path, *, batch_size: int = 5000, max_queue: int = 100_000,
-                 flush_interval: float = 0.25, max_backoff: float = 30.0) -> None:
+                 flush_interval: float = 0.25, max_backoff: float = 30.0, line: str | None = None) -> None:
         if store.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"readings ingestion supports SQLite and PostgreSQL, not {store.dialect}")
         self.store = store
+        self.line = line  # stamped on the assets this writer creates (a line's daemon)
         self.spool_dir = Path(spool_dir)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -226,31 +228,36 @@ class ReadingWriter:
             self.stats.batches += 1
 
     def _ids(self, batch: list[SensorReading]) -> dict[tuple[str, str], int]:
+        """Sensor ids for the batch, creating assets and sensors first seen here.
+
+        Several daemons (one per line) may meet a new asset or sensor at the same moment on one
+        PostgreSQL: creation is an insert that does nothing on conflict, followed by a read, so
+        the second daemon takes the first one's row instead of failing its batch."""
         missing = {(r.asset, r.sensor): r.unit for r in batch if (r.asset, r.sensor) not in self._sensor_ids}
         if missing:
+            insert = _insert_ignoring(self.store.dialect)
+            now = utcnow()
             with self.store.session() as session:
-                assets = {a.name: a for a in session.execute(
-                    select(Asset).where(Asset.name.in_({a for a, _ in missing}))).scalars()}
-                for name in {a for a, _ in missing} - set(assets):
-                    assets[name] = Asset(name=name)
-                    session.add(assets[name])
-                session.flush()
-                by_asset: dict[int, dict[str, Sensor]] = {}
-                for sensor in session.execute(select(Sensor).where(
-                        Sensor.asset_id.in_([a.id for a in assets.values()]))).scalars():
-                    by_asset.setdefault(sensor.asset_id, {})[sensor.name] = sensor
-                created = []
-                for (asset, name), unit in missing.items():
-                    found = by_asset.get(assets[asset].id, {}).get(name)
-                    if found is None:
-                        found = Sensor(asset_id=assets[asset].id, name=name, unit=unit)
-                        session.add(found)
-                        by_asset.setdefault(assets[asset].id, {})[name] = found
-                    created.append(((asset, name), found))
-                session.flush()
-                for key, sensor in created:
-                    self._sensor_ids[key] = int(sensor.id)
+                names = sorted({a for a, _ in missing})
+                session.execute(insert(Asset).values([{"name": n, "line": self.line, "created_at": now} for n in names])
+                                .on_conflict_do_nothing(index_elements=["name"]))
+                assets = dict(session.execute(select(Asset.id, Asset.name).where(Asset.name.in_(names))).all())
+                by_name = {name: asset_id for asset_id, name in assets.items()}
+                session.execute(insert(Sensor).values([
+                    {"asset_id": by_name[a], "name": name, "unit": unit, "created_at": now}
+                    for (a, name), unit in missing.items()]).on_conflict_do_nothing(index_elements=["asset_id", "name"]))
+                for sensor_id, asset_id, name in session.execute(
+                        select(Sensor.id, Sensor.asset_id, Sensor.name).where(Sensor.asset_id.in_(list(assets)))):
+                    self._sensor_ids.setdefault((assets[asset_id], name), int(sensor_id))
         return self._sensor_ids
+
+
+def _insert_ignoring(dialect: str):  # noqa: ANN202 - the dialect's insert, which has on_conflict_do_nothing
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
 
 
 def _sqlite_rows(batch: list[SensorReading], ids: dict[tuple[str, str], int]) -> list[tuple[int, str, float]]:

@@ -1,0 +1,138 @@
+"""Many lines, one plant: two line daemons write to one real PostgreSQL at the same time.
+
+Each daemon carries its line id (``[daemon] line``), replays its own pumps and judges its own
+camera's parts; both also meet the plant's shared compressor, so they race to create the same
+asset and sensors. Nothing may collide: every reading is stored once, no batch fails over to
+the spool, each asset and inspection carries the right line, and a report sees both lines.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from factory_ai.config import load_settings
+from factory_ai.connectors.config import load_file
+from factory_ai.daemon.service import Daemon
+from factory_ai.ingest import ReadingWriter, SensorReading
+from factory_ai.store import Asset, Inspection, Store, utcnow
+from factory_ai.store.tables import Reading, Sensor
+from tests.conftest import ROOT
+from tests.servers import wait_until
+from tests.test_daemon import images
+
+pytestmark = pytest.mark.slow
+
+
+def _line(folder: Path, line: str, fleet: pd.DataFrame, url: str) -> Daemon:
+    """A line's daemon: its own pumps (renamed for the line) plus the shared compressor."""
+    folder.mkdir()
+    (folder / "camera").mkdir()
+    shutil.copytree(ROOT / "models" / "demo-surface", folder / "models" / "demo-surface",
+                    ignore=shutil.ignore_patterns("*.png", "*.pt"))
+    own = fleet.assign(asset=line + "-" + fleet["asset"])
+    shared = fleet[fleet["asset"] == fleet["asset"].iloc[0]].assign(asset="compressor")
+    pd.concat([own, shared]).to_csv(folder / "readings.csv", index=False)
+    (folder / "connectors").mkdir()
+    (folder / "connectors" / "camera.toml").write_text('kind = "image-folder"\npath = "../camera"\n'
+                                                      "settle_seconds = 0.2\n")
+    (folder / "connectors" / "pumps.toml").write_text(
+        f'kind = "csv-replay"\npath = "{folder / "readings.csv"}"\ntime_column = "timestamp"\nspeed = 1e9\n'
+        "restamp = false\n")
+    (folder / "factory.toml").write_text(f'[store]\nurl = "{url}"\n[runtime]\nthreads = 1\n'
+                                         f'[daemon]\nline = "{line}"\n[api]\nport = 0\n[scheduler]\nenabled = false\n')
+    settings = load_settings(folder / "factory.toml", environ={})
+    return Daemon(settings, [load_file(p) for p in sorted((folder / "connectors").glob("*.toml"))])
+
+
+def test_two_line_daemons_share_one_postgres(tmp_path: Path, fleet: Path, sample_images: Path,
+                                             postgres_url: str) -> None:
+    source = pd.read_csv(fleet / "readings.csv")
+    source = source[source["asset"].isin(sorted(source["asset"].unique())[:3])]
+    sensors = [c for c in source.columns if c not in ("asset", "timestamp")]
+    daemons = [_line(tmp_path / line, line, source, postgres_url) for line in ("line1", "line2")]
+    starters = [threading.Thread(target=d.start) for d in daemons]
+    for t in starters:  # both at once: they race to create the schema rows for the compressor
+        t.start()
+    for t in starters:
+        t.join(60)
+    try:
+        for line in ("line1", "line2"):
+            for i, path in enumerate(images(sample_images, 3)):
+                shutil.copyfile(path, tmp_path / line / "camera" / f"{i}.png")
+        per_line = len(source) * len(sensors)
+        compressor = len(source[source["asset"] == source["asset"].iloc[0]]) * len(sensors)
+        with Store(postgres_url) as store:
+            def stored() -> int:
+                with store.session() as session:
+                    return int(session.exec(select(func.count()).select_from(Reading)).one())
+
+            # Each line's own readings once; the compressor's, sent by both, once (same stamps).
+            assert wait_until(lambda: stored() == 2 * per_line + compressor, 60), stored()
+            assert wait_until(lambda: all(d.inspector.judged == 3 for d in daemons), 30)
+            for d in daemons:
+                d.results.flush()
+                assert d.writer.stats.spooled_rows == 0 and d.writer.stats.db_up  # no batch fell over
+            with store.session() as session:
+                lines = dict(session.exec(select(Asset.name, Asset.line)).all())
+                assert {n: lines[n] for n in lines if n != "compressor"} == {
+                    f"{line}-{a}": line for line in ("line1", "line2") for a in source["asset"].unique()}
+                assert lines["compressor"] in ("line1", "line2")  # whoever met it first; one row
+                assert session.exec(select(func.count()).select_from(Sensor)).one() == 7 * len(sensors)
+                by_line = dict(session.exec(select(Inspection.line, func.count()).group_by(Inspection.line)).all())
+                assert by_line == {"line1": 3, "line2": 3}
+    finally:
+        for d in daemons:
+            d.stop()
+
+    # Reports work across the plant, or for one line.
+    from factory_ai.cli import app
+
+    runner = CliRunner()
+    env = {"FACTORY_AI_STORE__URL": postgres_url}
+    both = runner.invoke(app, ["report", "--since", "3650d", "-f", "md", "-o", str(tmp_path / "plant.md")], env=env)
+    assert both.exit_code == 0, both.output
+    text = (tmp_path / "plant.md").read_text()
+    assert "| inspections | 6 |" in text and "| line1 | 3 |" in text and "| line2 | 3 |" in text
+    one = runner.invoke(app, ["report", "--since", "3650d", "--lines", "line2", "-f", "md", "-o",
+                              str(tmp_path / "line2.md")], env=env)
+    assert one.exit_code == 0, one.output
+    text = (tmp_path / "line2.md").read_text()
+    assert "line1-" not in text and "line2-" in text and "| inspections | 3 |" in text
+
+
+def test_writers_racing_for_the_same_new_asset_agree(postgres_url: str, tmp_path: Path) -> None:
+    """Eight writers meet the same new asset and sensors in the same instant: one row each,
+    every writer gets the same ids, and no batch is lost."""
+    store = Store(postgres_url)
+    writers = [ReadingWriter(store, tmp_path / f"spool-{i}", line=f"line{i}") for i in range(8)]
+    barrier = threading.Barrier(len(writers))
+    now = utcnow()
+
+    def write(i: int, writer: ReadingWriter) -> None:
+        barrier.wait()
+        writer.put_many([SensorReading("press-7", s, now, float(i)) for s in ("force", "stroke")]
+                        + [SensorReading(f"own-{i}", "force", now, 1.0)])
+
+    threads = [threading.Thread(target=write, args=(i, w)) for i, w in enumerate(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    stats = [w.close() for w in writers]
+    assert [s.last_error for s in stats] == [None] * 8  # no writer saw its batch fail and spool
+    assert all(s.spooled_rows == 0 for s in stats) and sum(s.written for s in stats) == 2 + 8
+    assert sum(s.duplicates for s in stats) == 14  # press-7's two readings, sent eight times, stored once
+    with store.session() as session:
+        assert session.exec(select(func.count()).select_from(Asset)).one() == 9
+        press = session.exec(select(Asset).where(Asset.name == "press-7")).one()
+        assert press.line in {f"line{i}" for i in range(8)}
+        assert session.exec(select(func.count()).select_from(Sensor).where(Sensor.asset_id == press.id)).one() == 2
+    store.close()
