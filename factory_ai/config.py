@@ -53,6 +53,10 @@ class StoreSettings(_Section):
 
 class ModelsSettings(_Section):
     dir: Path = Field(default=Path("models"), description="The model registry folder.")
+    source: str | None = Field(
+        default=None, description="The plant's central registry, a folder or a central daemon's URL: a line daemon "
+        "pulls the current versions of the models it uses from there (sha256-checked) before loading them.")
+    sync_seconds: float = Field(default=60.0, gt=0, description="How often a line daemon asks the source.")
 
 
 class RuntimeSettings(_Section):

@@ -154,6 +154,30 @@ def create_app(daemon: Daemon) -> FastAPI:
         alert = change(lambda s: engine.resolve(s, alert_id, (body and body.by) or "api", utcnow(), alerts_settings))
         return {"id": alert.id, "status": alert.status}
 
+    @app.get("/api/v1/registry/{name}", summary="A model's versions and the one in service (for line daemons)")
+    def registry_model(name: str) -> dict[str, Any]:
+        registry = daemon.registry
+        if name not in registry.names():
+            raise HTTPException(404, f"no model {name!r}")
+        return {"name": name, "current": registry.current(name), "versions": registry.versions(name)}
+
+    @app.get("/api/v1/registry/{name}/{version}/{file}", summary="A version's card or one of its artifacts")
+    def registry_file(name: str, version: str, file: str) -> Response:
+        from fastapi.responses import FileResponse
+
+        from factory_ai.errors import ModelError
+        from factory_ai.registry import CARD, read_card
+
+        try:
+            ref = daemon.registry.resolve(f"{name}:{version}")
+            card = read_card(ref.path)
+        except ModelError as exc:
+            raise HTTPException(404, str(exc)) from None
+        if file != CARD and file not in card["artifacts"]:  # only what the card names: no other path
+            raise HTTPException(404, f"{name} {version} has no file {file!r}")
+        return FileResponse(ref.path / file, media_type="application/json" if file == CARD
+                            else "application/octet-stream")
+
     if daemon.settings.console.enabled:
         from factory_ai.console import mount
 

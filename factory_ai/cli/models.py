@@ -119,6 +119,30 @@ def rollback(
     record_model_version(ctx.obj, ref, read_card(ref.path), current=True)
 
 
+@app.command()
+def pull(
+    ctx: typer.Context,
+    names: list[str] = typer.Argument(..., help="Model names."),
+    source: str | None = typer.Option(None, "--from", help="The central registry: a folder or a central daemon's "
+                                      "URL (default: [models] source)."),
+) -> None:
+    """Copy the central registry's current version of each model here and put it in service.
+
+    Every artifact is checked against the card's sha256 before the version is moved into the
+    local registry; a running daemon on this machine then loads it on its next check."""
+    from factory_ai.distribution import pull as pull_model
+    from factory_ai.distribution import source_for
+
+    where = source or ctx.obj.settings.models.source
+    if not where:
+        raise typer.BadParameter("give --from, or set [models] source", param_hint="--from")
+    registry = ctx.obj.registry()
+    for name in names:
+        done = pull_model(source_for(where), registry, name)
+        state = "copied and put in service" if done.copied else "in service" if done.promoted else "already current"
+        typer.echo(f"{name} {done.version}: {state} (from {where})")
+
+
 def _test_figure(card: dict) -> str:
     """The one test figure a model list shows: accuracy for classifiers, RMSE or F1 for forecasts."""
     test = card.get("metrics", {}).get("test") or {}

@@ -87,6 +87,9 @@ class Daemon:
         self.results = ResultWriter(self.store, spool / "results")
         self.metrics = Metrics()
         self.registry = Registry(settings.models_dir)
+        self.sync: dict[str, Any] = {"source": settings.models.source, "last_error": None, "pulled": {}}
+        if settings.models.source:
+            self._pull_models()  # before the first load: a new line PC starts with an empty registry
         runtime = settings.runtime
         self.vision = LiveModel(self.registry, settings.inspect.model, self._vision_loader())
         self.forecast = None
@@ -249,8 +252,13 @@ class Daemon:
         scorer = self.scorer if self.scheduler is None else None
         next_check = time.monotonic() + daemon.reload_check_seconds
         next_score = time.monotonic() + min(5.0, daemon.forecast_interval_seconds)
+        next_sync = time.monotonic() + self.settings.models.sync_seconds
         while not self.stopping.is_set():
             now = time.monotonic()
+            if self.settings.models.source and now >= next_sync:
+                self._pull_models()
+                next_sync = now + self.settings.models.sync_seconds
+                next_check = now  # load what was pulled at once
             if now >= next_check:
                 for live in (self.vision if self._needs_vision else None, self.forecast):
                     if live is not None:
@@ -295,6 +303,25 @@ class Daemon:
         while not self._server.started and time.monotonic() < deadline:
             time.sleep(0.01)
 
+    def _pull_models(self) -> None:
+        """Bring the models this daemon uses up to the central registry's current versions. A
+        source that is away, or a version whose files fail their sha256, costs a log line and
+        the health report's note; the line keeps serving what it has."""
+        from factory_ai.distribution import pull, source_for
+        from factory_ai.errors import ModelError
+
+        names = [n for n in (self.settings.inspect.model, self.settings.daemon.forecast_model) if n]
+        source = source_for(self.settings.models.source)
+        errors = []
+        for name in names:
+            try:
+                done = pull(source, self.registry, name)
+                self.sync["pulled"][name] = done.version
+            except (ModelError, OSError) as exc:
+                errors.append(f"{name}: {exc}")
+                log.warning("could not pull model %s from %s: %s", name, source.where, exc)
+        self.sync["last_error"] = "; ".join(errors) or None
+
     # -- reporting -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         stats = self.writer.stats
@@ -313,7 +340,7 @@ class Daemon:
                        "duplicates": stats.duplicates, "queue_depth": stats.queue_depth,
                        "spooled": stats.spooled_rows, "per_second": round(self.readings_rate, 1)},
             "connectors": connectors,
-            "models": models,
+            "models": {**models, **({"sync": self.sync} if self.sync["source"] else {})},
             "scheduler": self._scheduler_health(),
         }
 
