@@ -1,5 +1,6 @@
 """Distributed training: two CPU processes under torchrun (DDP over gloo) train the defect
-classifier to the same accuracy class as one process, and only rank 0 registers the model."""
+classifier and the forecast network to the same accuracy class as one process, and only rank 0
+registers the model."""
 
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ ARGS = ["--image-size", "48", "--width", "12", "--epochs", "40", "--patience", "
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
-def _train(launcher: list[str], name: str, data: Path, work: Path, *extra: str) -> dict:
+def _train(launcher: list[str], name: str, data: Path, work: Path, *extra: str, family: str = "vision",
+           args: list[str] = ARGS) -> dict:
     env = {**os.environ, "FACTORY_AI_MODELS__DIR": str(work / "models"), "OMP_NUM_THREADS": "1",
            "FACTORY_AI_STORE__URL": f"sqlite:///{work / 'factory.db'}"}
-    command = [*launcher, "-m", "factory_ai", "train", "vision", "--data", str(data), "--name", name, *ARGS, *extra]
+    command = [*launcher, "-m", "factory_ai", "train", family, "--data", str(data), "--name", name, *args, *extra]
     done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     versions = sorted(p.name for p in (work / "models" / name).iterdir() if p.name.startswith("v"))
@@ -55,3 +57,16 @@ def test_distributed_outside_torchrun_says_how_to_start_it(tmp_path: Path) -> No
                            str(ROOT / "sample_data" / "images"), "--name", "x", "--distributed", *ARGS],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode != 0 and "torchrun --nproc_per_node" in done.stderr
+
+
+def test_two_gloo_processes_train_the_forecast_network_as_well_as_one(tmp_path: Path) -> None:
+    pytest.importorskip("torch.distributed.run")
+    fleet = ROOT / "sample_data" / "fleet"
+    args = ["--events", str(fleet / "events.csv"), "--time-column", "timestamp", "--setting", "load",
+            "--horizon", "48", "--rul-cap", "150", "--window", "24", "--width", "16", "--folds", "2",
+            "--epochs", "12", "--members", "network", "--threads", "1", "--no-progress"]
+    single = _train([sys.executable], "single", fleet / "readings.csv", tmp_path, family="forecast", args=args)
+    ddp = _train(TORCHRUN, "ddp", fleet / "readings.csv", tmp_path, "--distributed", family="forecast", args=args)
+    assert ddp["training"]["network"]["distributed"] is True and ddp["training"]["processes"] == 2
+    one, two = (c["metrics"]["test"]["rul"]["rmse"] for c in (single, ddp))
+    assert two <= max(1.25 * one, one + 3.0), (one, two)  # hours of RUL error: the same class

@@ -112,6 +112,8 @@ def forecast(
     promote: bool = typer.Option(False, "--promote", help="Put the new version in service at once "
                                  "(the first version of a name always is)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    distributed: bool = typer.Option(False, "--distributed", help="One of several processes started by torchrun: "
+                                     "the network member trains under DDP; rank 0 fits the trees and registers."),
 ) -> None:
     """Train a failure-forecast model on sensor history, export it to ONNX and register it.
 
@@ -140,8 +142,10 @@ def forecast(
         window=window, min_history=min_history, folds=folds, members=chosen, coverage=coverage, promote=promote,
         progress=progress,
         network=NetworkConfig(network=network, width=width, epochs=epochs, batch_size=batch_size, seed=seed,
-                              device=device, threads=threads),
+                              device=device, threads=threads, distributed=distributed),
         gbm=GBMConfig(max_iter=gbm_max_iter, max_leaf_nodes=gbm_leaves, seed=seed))
     outcome = run(job, registry)
+    if outcome is None:  # a torchrun process other than rank 0
+        return
     typer.echo(outcome.summary())
     record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 
 from factory_ai.errors import DataError
 from factory_ai.forecast.train.network import QUANTILES, build
-from factory_ai.training import pick_device, seed_everything, set_threads
+from factory_ai.training import World, join_world, pick_device, same_everywhere, seed_everything, set_threads
 from factory_ai.training import progress as progress_bar
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class NetworkConfig:
     seed: int = 0
     device: str = "auto"
     threads: int = 0
+    distributed: bool = False  # one of several torchrun processes (DDP: NCCL on GPU, gloo on CPU)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +71,7 @@ class TrainedNetwork:
     seconds: float
     best_epoch: int
     history: list[dict[str, float]] = field(default_factory=list)
+    world: World = field(default_factory=World)
 
 
 def rul_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -81,13 +83,26 @@ def rul_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def fit(train: Arrays, val: Arrays, cap: float, config: NetworkConfig, *, progress: bool = True) -> TrainedNetwork:
+    """Train one network. With ``config.distributed`` (under torchrun) each process trains on
+    its share of every epoch's windows and DDP averages the gradients; validation and early
+    stopping follow rank 0's figures everywhere. The process group stays up for the next fold."""
     if len(train) == 0:
         raise DataError("no training windows")
     generator = seed_everything(config.seed)
-    device = pick_device(config.device)
+    world, device = join_world(config.device) if config.distributed else (World(), pick_device(config.device))
     set_threads(config.threads)
+    progress = progress and world.main
     channels = train.windows.shape[2]
     network = build(config.network, channels, config.width).to(device)
+    model: nn.Module = network
+    if world.size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # A batch without a known RUL (or without a risk label) leaves one head unused.
+        model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None,
+                                        find_unused_parameters=True)
+    batch_size = max(config.batch_size // world.size, 2)
+    shard = len(train) // world.size
     has_rul = bool(np.isfinite(train.rul).any())
     has_risk = bool((train.risk >= 0).any())
     positives = float((train.risk == 1).sum())
@@ -101,25 +116,26 @@ def fit(train: Arrays, val: Arrays, cap: float, config: NetworkConfig, *, progre
 
     x_train, y_train, r_train = tensors(train)
     x_val, y_val, r_val = tensors(val)
-    optimiser = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps = math.ceil(len(train) / config.batch_size)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps = math.ceil(shard / batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * steps,
                                                    pct_start=0.2)
     bar = progress_bar(config.epochs * steps, progress)
-    say = (lambda text: bar.write(text, file=sys.stderr)) if progress else log.info
+    say = (lambda text: bar.write(text, file=sys.stderr)) if progress else log.info if world.main else (lambda text: None)
     best = (math.inf, 0, copy.deepcopy(network.state_dict()))
     history: list[dict[str, float]] = []
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
-        network.train()
-        order = torch.randperm(len(train), generator=generator).to(device)
+        model.train()
+        order = torch.randperm(len(train), generator=generator)[: shard * world.size][world.rank :: world.size]
+        order = order.to(device)
         total, seen = 0.0, 0
-        for i in range(0, len(train), config.batch_size):
-            index = order[i : i + config.batch_size]
-            loss = _loss(network, x_train[index], y_train[index], r_train[index], pos_weight, config.risk_weight)
+        for i in range(0, shard, batch_size):
+            index = order[i : i + batch_size]
+            loss = _loss(model, x_train[index], y_train[index], r_train[index], pos_weight, config.risk_weight)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(network.parameters(), 5.0)
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
             optimiser.step()
             schedule.step()
             total += float(loss.detach()) * len(index)
@@ -127,6 +143,7 @@ def fit(train: Arrays, val: Arrays, cap: float, config: NetworkConfig, *, progre
             bar.update(1)
             bar.set_postfix(epoch=f"{epoch}/{config.epochs}", loss=f"{total / seen:.4f}")
         score = _validate(network, x_val, y_val, r_val, pos_weight, cap, has_rul, has_risk)
+        score = dict(zip(score, same_everywhere(list(score.values()), device), strict=True))
         record = {"epoch": epoch, "train_loss": total / max(seen, 1), **score,
                   "seconds": time.perf_counter() - start}
         history.append(record)
@@ -144,7 +161,7 @@ def fit(train: Arrays, val: Arrays, cap: float, config: NetworkConfig, *, progre
     network.load_state_dict(best[2])
     network = network.cpu().eval()
     return TrainedNetwork(network=network, config=config, cap=cap, channels=channels, device=device.type,
-                          seconds=time.perf_counter() - start, best_epoch=best[1], history=history)
+                          seconds=time.perf_counter() - start, best_epoch=best[1], history=history, world=world)
 
 
 def _loss(network: nn.Module, x: torch.Tensor, y: torch.Tensor, r: torch.Tensor, pos_weight: torch.Tensor,

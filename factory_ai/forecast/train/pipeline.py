@@ -143,7 +143,7 @@ def headline(m: dict[str, Any]) -> str:
 
 
 # -- the job ---------------------------------------------------------------------------------
-def run(job: ForecastJob, registry: Registry) -> ForecastOutcome:
+def run(job: ForecastJob, registry: Registry) -> ForecastOutcome | None:
     _check_job(job)
     history = _load(job.data, job, role="training")
     snapshots = history.labels is not None
@@ -166,6 +166,12 @@ def run(job: ForecastJob, registry: Registry) -> ForecastOutcome:
     task = "risk" if snapshots else "rul"
     folds = _folds(train_rows, job.folds, snapshots, job.network.seed)
     networks, boosters, oof = _cross_fit(train_rows, folds, job, task)
+    if job.network.distributed:
+        from factory_ai.training import leave_world
+
+        leave_world()
+        if not networks[0].world.main:  # rank 0 fits the trees, exports and registers; the others are done
+            return None
 
     decided = _decide(job, task, pre, train_rows, oof)
     test_rows = rows_of(test_history, pre, cap=job.rul_cap, horizon=job.horizon) if test_history else None
@@ -194,6 +200,9 @@ def _check_job(job: ForecastJob) -> None:
         raise DataError(f"members {sorted(unknown) or '(none)'}: use network, gbm or both")
     if job.folds < 2:
         raise DataError("--folds must be at least 2 (the out-of-fold predictions choose the combination)")
+    if job.network.distributed and NETWORK not in job.members:
+        raise DataError("--distributed trains the network member across processes; with trees only there is "
+                        "nothing to distribute (drop --distributed)")
     if job.horizon <= 0 or job.rul_cap <= 0:
         raise DataError("--horizon and --rul-cap must be positive")
 
@@ -310,7 +319,7 @@ def _cross_fit(rows: Rows, folds: list[np.ndarray], job: ForecastJob, task: str)
             slot = oof.setdefault(NETWORK, {k: np.full(n, np.nan) for k in ("low", "rul", "high", "risk")})
             slot["low"][val], slot["rul"][val], slot["high"][val] = (q[:, j] * job.rul_cap for j in range(3))
             slot["risk"][val] = 1.0 / (1.0 + np.exp(-logit.astype(np.float64)))
-        if GBM in job.members:
+        if GBM in job.members and (not networks or networks[-1].world.main):  # trees: rank 0 only
             assert features is not None
             fold = gbm_module.fit(features[train], rows.rul[train], rows.risk[train], job.gbm, seed=job.gbm.seed + i)
             boosters.append(fold)
@@ -434,7 +443,8 @@ def _export(card: dict[str, Any], staging: Path, networks: list[TrainedNetwork],
         "training": {"data": str(job.data), "format": job.fmt, "folds": job.folds, "assets": int(len(pd.unique(rows.asset))),
                      "windows": len(rows), "network": job.network.as_dict() if networks else None,
                      "device": networks[0].device if networks else "cpu", "seconds": round(seconds, 1),
-                     "best_epochs": [t.best_epoch for t in networks]},
+                     "best_epochs": [t.best_epoch for t in networks],
+                     "processes": networks[0].world.size if networks else 1},
         "versions": {"factory_ai": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                      "python": platform.python_version()},
         "metrics": {},
