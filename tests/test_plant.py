@@ -22,7 +22,7 @@ from factory_ai.config import load_settings
 from factory_ai.connectors.config import load_file
 from factory_ai.daemon.service import Daemon
 from factory_ai.ingest import ReadingWriter, SensorReading
-from factory_ai.store import Asset, Inspection, Store, utcnow
+from factory_ai.store import Alert, Asset, Inspection, Store, utcnow
 from factory_ai.store.tables import Reading, Sensor
 from tests.conftest import ROOT
 from tests.servers import wait_until
@@ -91,6 +91,26 @@ def test_two_line_daemons_share_one_postgres(tmp_path: Path, fleet: Path, sample
     finally:
         for d in daemons:
             d.stop()
+
+    # Alerts are raised per line on the shared store (every part here is judged, few pass).
+    from factory_ai.alerts.config import AlertSettings
+    from factory_ai.registry import Registry
+    from factory_ai.scheduler.jobs import JobContext
+    from factory_ai.scheduler.service import Scheduler
+
+    settings = load_settings(environ={"FACTORY_AI_STORE__URL": postgres_url})
+    settings.alerts = AlertSettings.model_validate({"rules": [
+        {"name": "yield", "kind": "defect_rate", "percent": 1, "min_inspections": 3, "window_minutes": 600}]})
+    with Store(postgres_url) as store:
+        run = Scheduler(JobContext(settings=settings, store=store, registry=Registry(tmp_path / "none"))).run("alerts")
+        assert run.status == "ok", run.error
+        with store.session() as session:
+            raised = {a.line: a.key for a in session.exec(select(Alert)).all()}
+    with Store(postgres_url) as store, store.session() as session:
+        rejects = dict(session.exec(select(Inspection.line, func.count()).where(Inspection.verdict != "pass")
+                                    .group_by(Inspection.line)).all())
+    assert set(raised) == {"line1", "line2"} == {line for line, n in rejects.items() if n}  # one alert per line
+    assert all(key == f"yield:line:{line}" for line, key in raised.items())
 
     # Reports work across the plant, or for one line.
     from factory_ai.cli import app
