@@ -6,6 +6,7 @@ Torch side only (the ``train`` extra); line-side code never imports this module.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from dataclasses import dataclass
@@ -73,8 +74,6 @@ def join_world(wanted_device: str) -> tuple[World, torch.device]:
 
     Each process takes the GPU of its local rank. Raises a clear error when run outside
     torchrun, since then there is nobody to train with."""
-    import os
-
     import torch.distributed as dist
 
     if "WORLD_SIZE" not in os.environ or "RANK" not in os.environ:

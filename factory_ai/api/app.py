@@ -19,9 +19,9 @@ from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, 
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import SQLAlchemyError
 
 from factory_ai import __version__
+from factory_ai.api import store_access
 
 if TYPE_CHECKING:
     from factory_ai.daemon.service import Daemon
@@ -42,11 +42,7 @@ def create_app(daemon: Daemon) -> FastAPI:
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
     def query(fn, *args):  # noqa: ANN001, ANN202
-        try:
-            with daemon.store.session() as session:
-                return fn(session, *args)
-        except SQLAlchemyError as exc:
-            raise HTTPException(503, f"the store is unavailable: {str(exc).splitlines()[0]}") from None
+        return store_access.read(daemon.store, fn, *args)
 
     @app.get("/health", summary="Daemon, database, connector and model state")
     def health() -> JSONResponse:
@@ -83,14 +79,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         return JSONResponse(verdict, status_code=422 if verdict["verdict"] == "error" else 200)
 
     def change(fn, *args):  # noqa: ANN001, ANN202 - a write: bad ids and labels are the caller's 4xx
-        from factory_ai.errors import DataError, ModelError
-
-        try:
-            return query(fn, *args)
-        except DataError as exc:
-            raise HTTPException(404 if str(exc).startswith("no ") else 422, str(exc)) from None
-        except ModelError as exc:
-            raise HTTPException(422, str(exc)) from None
+        return store_access.change(daemon.store, fn, *args)
 
     @app.get("/api/v1/review", summary="The review queue: unlabelled review verdicts and flagged images")
     def review_queue(limit: int = Query(50, ge=1, le=1000), line: str | None = None) -> list[dict[str, Any]]:

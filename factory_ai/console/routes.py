@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
+from factory_ai.api import store_access
 from factory_ai.console import auth, views
 
 if TYPE_CHECKING:
@@ -27,8 +29,6 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 PAGES = [("/", "Line"), ("/review", "Review"), ("/assets", "Assets"), ("/alerts", "Alerts"), ("/models", "Models & jobs")]
-IMAGE_TYPES = {b"\x89PNG": "image/png", b"\xff\xd8": "image/jpeg", b"BM": "image/bmp", b"II*\x00": "image/tiff",
-               b"MM\x00*": "image/tiff"}
 
 
 class LabelBody(BaseModel):
@@ -50,11 +50,7 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
     console = settings.console
 
     def read(fn, *args):  # noqa: ANN001, ANN202
-        try:
-            with daemon.store.session() as session:
-                return fn(session, *args)
-        except SQLAlchemyError as exc:
-            raise HTTPException(503, f"the store is unavailable: {str(exc).splitlines()[0]}") from None
+        return store_access.read(daemon.store, fn, *args)
 
     def page(request: Request, template: str, session_cookie: str | None, **context: Any) -> HTMLResponse:
         return templates.TemplateResponse(request, template, {
@@ -199,14 +195,7 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
 
     # -- actions ---------------------------------------------------------------------------------
     def change(fn):  # noqa: ANN001, ANN202
-        from factory_ai.errors import DataError, ModelError
-
-        try:
-            return read(fn)
-        except DataError as exc:
-            raise HTTPException(404 if str(exc).startswith("no ") else 422, str(exc)) from None
-        except ModelError as exc:
-            raise HTTPException(422, str(exc)) from None
+        return store_access.change(daemon.store, fn)
 
     @app.post("/console/review/{inspection_id}", include_in_schema=False)
     def label(inspection_id: int, body: LabelBody, factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
@@ -275,7 +264,9 @@ def _id_of_recent(daemon: Daemon, seq: int | None) -> int:
 def _image(data: bytes | None) -> Response:
     if not data:
         raise HTTPException(404, "no image")
-    media = next((m for magic, m in IMAGE_TYPES.items() if data.startswith(magic)), "application/octet-stream")
+    from factory_ai.vision.archive import suffix_of
+
+    media = mimetypes.types_map.get(suffix_of(data), "application/octet-stream")
     return Response(data, media_type=media, headers={"Cache-Control": "private, max-age=3600"})
 
 

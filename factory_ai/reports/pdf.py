@@ -11,9 +11,15 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from factory_ai.reports import plots
-from factory_ai.reports.build import Report
-from factory_ai.reports.text import (
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a line-side PC (as in plots)
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+
+from factory_ai.reports import plots  # noqa: E402
+from factory_ai.reports.build import Report  # noqa: E402
+from factory_ai.reports.text import (  # noqa: E402
     FLEET_HEADER,
     NO_FORECASTS,
     TREND_NOTE,
@@ -42,14 +48,10 @@ class _Pages:
     def _room(self, height: float) -> None:
         if self.fig is None or self.y - height < MARGIN:
             self.flush()
-            import matplotlib.pyplot as plt
-
             self.fig, self.y = plt.figure(figsize=A4), 1 - MARGIN
 
     def flush(self) -> None:
         if self.fig is not None:
-            import matplotlib.pyplot as plt
-
             self.doc.savefig(self.fig)
             plt.close(self.fig)
             self.fig = None
@@ -105,8 +107,6 @@ def _fit(widths: list[int]) -> list[int]:
 
 def pdf(report: Report, path: Path) -> None:
     """Summary and tables on A4 pages, then one page per asset (with its alerts) and per chart."""
-    import matplotlib.pyplot as plt
-    from matplotlib.backends.backend_pdf import PdfPages
 
     m, q = report.maintenance, report.quality
     with PdfPages(path) as doc:

@@ -14,14 +14,18 @@ from pathlib import Path
 SUFFIXES = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"BM": ".bmp", b"II*\x00": ".tif", b"MM\x00*": ".tif"}
 
 
+def suffix_of(data: bytes) -> str:
+    """The file suffix an image's first bytes say it has (``.img`` when they say nothing known)."""
+    return next((s for magic, s in SUFFIXES.items() if data.startswith(magic)), ".img")
+
+
 class ImageArchive:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def put(self, data: bytes, sha256: str) -> Path:
         """Store ``data`` (if not already there) and return its path."""
-        suffix = next((s for magic, s in SUFFIXES.items() if data.startswith(magic)), ".img")
-        path = self.root / sha256[:2] / f"{sha256}{suffix}"
+        path = self.root / sha256[:2] / f"{sha256}{suffix_of(data)}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
