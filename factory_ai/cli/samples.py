@@ -38,3 +38,32 @@ def fleet(
     summary = generate(out, assets=assets, runs=runs, seed=seed)
     typer.echo(f"wrote {summary.rows} hourly rows of {summary.assets} pumps to {summary.readings}; "
                f"{summary.failures} failures and {summary.maintenance} maintenance stops in {summary.events}")
+
+
+@app.command()
+def parts(
+    out: Path = typer.Option(Path("var/parts"), "--out", help="Folder to write <class>/<file>.png into."),
+    counts: str = typer.Option("good=280,scratch=60,spot=40,crack=30,pit=20,stain=14", "--counts",
+                               help="Images per class, as class=n pairs (classes: good, scratch, spot, crack, pit, stain)."),
+    sides: str = typer.Option("130,610", "--sides", help="Smallest and largest long side of a frame, in pixels."),
+    aspect: str = typer.Option("1,2.5", "--aspect", help="Smallest and largest ratio of long to short side."),
+    masks: Path | None = typer.Option(None, "--masks", help="Also write each defect's mask to MASKS/<class>/<file>.png."),
+    seed: int = typer.Option(5, "--seed"),
+) -> None:
+    """Synthetic parts as a plant's camera delivers them: frames of any size and aspect ratio,
+    small low-contrast flaws (sized in pixels, not in fractions of the frame), mostly good parts."""
+    from factory_ai.samples.parts import DEFECTS, generate
+
+    try:
+        wanted = {k.strip(): int(v) for k, v in (pair.split("=") for pair in counts.split(",") if pair.strip())}
+        low, high = (int(v) for v in sides.split(","))
+        a_low, a_high = (float(v) for v in aspect.split(","))
+    except ValueError:
+        raise typer.BadParameter("counts as class=n,...; sides as low,high; aspect as low,high") from None
+    unknown = sorted(set(wanted) - {"good", *DEFECTS})
+    if unknown:
+        raise typer.BadParameter(f"unknown classes {unknown}", param_hint="--counts")
+    if not 16 <= low <= high or not 1 <= a_low <= a_high:
+        raise typer.BadParameter("need 16 <= low <= high and 1 <= aspect low <= aspect high")
+    done = generate(out, wanted, sides=(low, high), aspect=(a_low, a_high), seed=seed, masks=masks)
+    typer.echo(f"wrote {sum(done.values())} images to {out}: " + ", ".join(f"{k} {v}" for k, v in done.items()))

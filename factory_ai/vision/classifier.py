@@ -14,6 +14,7 @@ import numpy as np
 
 from factory_ai.errors import ModelError
 from factory_ai.runtime import Device, OnnxModel, load_model
+from factory_ai.vision.geometry import STRETCH
 from factory_ai.vision.images import InputSpec
 
 FAMILY = "vision-classifier"
@@ -45,7 +46,8 @@ class DefectClassifier:
             self.classes: list[str] = list(card["classes"])
             self.good_classes: list[str] = list(card.get("good_classes", []))
             size = card["input"]["image_size"]
-            self.spec = InputSpec(int(card["input"]["channels"]), int(size[0]), int(size[1]))
+            self.spec = InputSpec(int(card["input"]["channels"]), int(size[0]), int(size[1]),
+                                  str(card["input"].get("fit", STRETCH)))
             self.review_below = float(
                 review_below if review_below is not None else card["thresholds"]["review_below"]
             )

@@ -7,8 +7,9 @@ costs one clear per-file error and never the whole batch, a gigabyte of memory, 
 verdict from pixels the model never saw in training (a 16-bit or CMYK image is refused rather
 than guessed at).
 
-Training and inspection both call :func:`to_pixels`, so the resize is the same on both sides;
-normalisation happens inside the ONNX graph, so the line side only supplies uint8 pixels.
+Training and inspection both call :func:`to_pixels`, so the geometry (see ``geometry``) is the
+same on both sides; normalisation happens inside the ONNX graph, so the line side only supplies
+uint8 pixels.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from factory_ai.errors import ImageError
+from factory_ai.vision.geometry import STRETCH, place
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".pgm", ".ppm"})
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -34,11 +36,13 @@ _HIGH_DEPTH = {"I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I"}
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a model expects: channels (1 grey, 3 colour) and size, from its card."""
+    """What a model expects: channels (1 grey, 3 colour), canvas size and how an image is fitted
+    to it (``letterbox`` keeps the aspect ratio; ``stretch``, the older cards' way, does not)."""
 
     channels: int
     height: int
     width: int
+    fit: str = STRETCH
 
     @property
     def mode(self) -> str:
@@ -110,13 +114,11 @@ def _to_8bit_mode(image: Image.Image) -> Image.Image:
 
 
 def to_pixels(image: Image.Image, spec: InputSpec) -> np.ndarray:
-    """Resize and lay out an ``L``/``RGB`` image as uint8 ``[C, H, W]`` for the model."""
+    """Fit an ``L``/``RGB`` image to the model's canvas and lay it out as uint8 ``[C, H, W]``."""
     if image.mode != spec.mode:
         image = image.convert(spec.mode)
-    if image.size != (spec.width, spec.height):
-        image = image.resize((spec.width, spec.height), Image.Resampling.BILINEAR)
-    array = np.asarray(image, dtype=np.uint8)
-    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+    array = place(image, (spec.height, spec.width), spec.fit)
+    return array[None] if array.ndim == 2 else np.ascontiguousarray(array.transpose(2, 0, 1))
 
 
 def read_pixels(path: Path, spec: InputSpec, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

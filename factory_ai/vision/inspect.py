@@ -21,6 +21,7 @@ from PIL import Image
 
 from factory_ai.errors import ImageError
 from factory_ai.vision.classifier import DefectClassifier
+from factory_ai.vision.geometry import crop_back
 from factory_ai.vision.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, open_image, to_pixels
 
 
@@ -38,8 +39,9 @@ class Result:
     latency_ms: float | None = None
     brightness: float | None = None  # mean of the model's input pixels, 0..1 (drift checks)
     contrast: float | None = None  # their standard deviation, 0..1
-    heatmap: np.ndarray | None = field(default=None, repr=False)
+    heatmap: np.ndarray | None = field(default=None, repr=False)  # over the image only (canvas padding cut off)
     image: Image.Image | None = field(default=None, repr=False)
+    size: tuple[int, int] | None = field(default=None, repr=False)  # the image's (width, height)
 
     def as_json(self) -> dict[str, object]:
         """Exactly the keys the ``--json`` output promises."""
@@ -162,6 +164,7 @@ def _decode(
         return result, None
     if keep_image:
         result.image = image
+    result.size = image.size
     result.brightness, result.contrast = image_stats(pixels)
     return result, pixels
 
@@ -185,5 +188,6 @@ def _predict(results: list[Result], pixels: list[np.ndarray], classifier: Defect
         result.verdict = classifier.verdict(result.label, result.confidence)
         result.error = None
         result.scores = {c: float(p) for c, p in zip(classifier.classes, probs, strict=True)}
-        result.heatmap = predictions.heatmaps[i]
+        heatmap = predictions.heatmaps[i]
+        result.heatmap = heatmap if result.size is None else crop_back(heatmap, result.size, classifier.spec.fit)
         result.latency_ms = per_image_ms

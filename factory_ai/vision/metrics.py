@@ -13,6 +13,49 @@ from typing import Any
 import numpy as np
 
 
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """``[true, predicted]`` counts for ``k`` classes."""
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return confusion
+
+
+def _per_class(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    k = len(confusion)
+    true_pos = np.diag(confusion).astype(np.float64)
+    predicted = confusion.sum(axis=0).astype(np.float64)
+    actual = confusion.sum(axis=1).astype(np.float64)
+    precision = np.divide(true_pos, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(true_pos, actual, out=np.zeros(k), where=actual > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
+    return precision, recall, f1, actual
+
+
+def macro_f1(confusion: np.ndarray) -> float:
+    """Mean F1 over the classes present: every class counts the same, however rare."""
+    _, _, f1, actual = _per_class(confusion)
+    return float(f1[actual > 0].mean()) if (actual > 0).any() else 0.0
+
+
+def balanced_accuracy(confusion: np.ndarray) -> float:
+    """Mean recall over the classes present: what accuracy would be if every class were equally
+    common. Always answering the commonest class scores 1 / classes, whatever the skew."""
+    _, recall, _, actual = _per_class(confusion)
+    return float(recall[actual > 0].mean()) if (actual > 0).any() else 0.0
+
+
+def majority_baseline(support: list[int]) -> dict[str, float]:
+    """The figures of always answering the commonest class, on a test split with this support."""
+    support_arr = np.asarray(support, dtype=np.float64)
+    present = support_arr > 0
+    if not present.any():
+        return {"accuracy": 0.0, "balanced_accuracy": 0.0, "macro_f1": 0.0}
+    share = support_arr.max() / support_arr.sum()
+    return {"accuracy": float(share), "balanced_accuracy": float(1 / present.sum()),
+            "macro_f1": float(2 * share / (1 + share) / present.sum())}
+
+
 def evaluate(
     y_true: np.ndarray, y_pred: np.ndarray, classes: list[str], good_classes: list[str] | None = None
 ) -> dict[str, Any]:
@@ -21,15 +64,9 @@ def evaluate(
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = np.asarray(y_pred, dtype=np.int64)
     k = len(classes)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
+    confusion = confusion_matrix(y_true, y_pred, k)
+    precision, recall, f1, actual = _per_class(confusion)
     true_pos = np.diag(confusion).astype(np.float64)
-    predicted = confusion.sum(axis=0).astype(np.float64)
-    actual = confusion.sum(axis=1).astype(np.float64)
-    precision = np.divide(true_pos, predicted, out=np.zeros(k), where=predicted > 0)
-    recall = np.divide(true_pos, actual, out=np.zeros(k), where=actual > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros(k), where=denom > 0)
     n = int(confusion.sum())
     result: dict[str, Any] = {
         "n": n,
@@ -39,7 +76,9 @@ def evaluate(
             c: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(actual[i])}
             for i, c in enumerate(classes)
         },
-        "macro_f1": float(f1[actual > 0].mean()) if (actual > 0).any() else 0.0,
+        "macro_f1": macro_f1(confusion),
+        "balanced_accuracy": balanced_accuracy(confusion),
+        "baseline": majority_baseline(actual.astype(int).tolist()),
         "confusion": {"classes": classes, "matrix": confusion.tolist()},
     }
     if good_classes:
@@ -85,7 +124,12 @@ def plot_confusion(evaluation: dict[str, Any], path: Path, title: str = "Confusi
 def summary(evaluation: dict[str, Any]) -> str:
     """A few readable lines for the terminal."""
     lines = [f"accuracy {evaluation['accuracy']:.2%} ({evaluation['errors']} errors in {evaluation['n']} images), "
+             f"balanced accuracy {evaluation.get('balanced_accuracy', float('nan')):.2%}, "
              f"macro F1 {evaluation['macro_f1']:.3f}"]
+    if "baseline" in evaluation:
+        base = evaluation["baseline"]
+        lines.append(f"always answering the commonest class would score: accuracy {base['accuracy']:.2%}, "
+                     f"balanced accuracy {base['balanced_accuracy']:.2%}, macro F1 {base['macro_f1']:.3f}")
     if evaluation.get("escape_rate") is not None or evaluation.get("false_reject_rate") is not None:
         esc, frr = evaluation.get("escape_rate"), evaluation.get("false_reject_rate")
         lines.append(

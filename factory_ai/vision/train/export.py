@@ -30,7 +30,7 @@ PARITY_TOLERANCE = 1e-4
 def export_onnx(trained: TrainedClassifier, path: Path) -> dict[str, Any]:
     """Write one self-contained ONNX file with a dynamic batch; return export facts."""
     network = fuse_conv_bn(copy.deepcopy(trained.network).cpu().eval())
-    example = torch.zeros(2, trained.channels, trained.image_size, trained.image_size, dtype=torch.uint8)
+    example = torch.zeros(2, trained.channels, trained.height, trained.width, dtype=torch.uint8)
     batch = torch.export.Dim("batch", min=1, max=4096)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The exporter is chatty (and warns that torchvision is absent, which it does not need).

@@ -1,11 +1,23 @@
 """The defect-classifier network: a small residual CNN for industrial surface images.
 
 Why this shape: surface defects (scratches, pits, scale, crazing) are local textures, so a
-compact ResNet-style stack with global average pooling generalises well from a few hundred
-images per class and trains from scratch (nothing is downloaded). Global average pooling
-followed by one linear layer also gives class-activation maps (CAM) for free: the heatmap is
-the classifier's weights applied to the last feature map, so it is computed inside the exported
-ONNX graph and the line side needs no torch to show where the defect is.
+compact ResNet-style stack generalises well from a few hundred images per class and trains
+from scratch (nothing is downloaded). Two choices are made for a plant's images rather than
+neat square tiles:
+
+- on canvases of 128 px and more a side, a two-step stem (two stride-2 convolutions) brings
+  the resolution down by four before the first residual stage (``stem_stride=4``), so a
+  256 x 256 canvas costs what 128 x 128 cost with one step, and small flaws can be kept at
+  close to their native size; small canvases keep the one-step stem, which needs the pixels;
+- the head can pool the last feature map by its mean *and* its maximum (``pool="avgmax"``).
+  With the mean alone, a 10-px flaw on a large frame is a hundredth of the pooled signal; the
+  maximum lets the worst region speak for the image, while the mean still carries textures
+  that cover the whole surface.
+
+One linear layer on the pooled features also gives class-activation maps (CAM) for free: the
+heatmap is the classifier's weights applied to every position of the last feature map, so it
+is computed inside the exported ONNX graph and the line side needs no torch to show where the
+defect is.
 
 Pre-processing lives in the graph too: the network takes uint8 NCHW pixels and casts and
 normalises them itself, so the line side cannot get the normalisation wrong.
@@ -57,15 +69,27 @@ class SurfaceNet(nn.Module):
         mean: float | list[float] = 0.5,
         std: float | list[float] = 0.25,
         dropout: float = 0.2,
+        stem_stride: int = 2,
+        pool: str = "avg",
     ) -> None:
         super().__init__()
+        if stem_stride not in (2, 4) or pool not in ("avg", "avgmax"):
+            raise ValueError(f"SurfaceNet stem_stride {stem_stride} (2 or 4), pool {pool!r} (avg or avgmax)")
+        self.stem_stride, self.pool_mode = stem_stride, pool
         mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1, 1, 1).expand(channels, 1, 1)
         std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1, 1, 1).expand(channels, 1, 1)
         # Pixels arrive as 0..255; fold the 1/255 scale into the normalisation constants.
         self.register_buffer("pixel_mean", (mean_t * 255.0).reshape(1, channels, 1, 1).clone())
         self.register_buffer("pixel_std", (std_t * 255.0).reshape(1, channels, 1, 1).clone())
         w = width
-        self.stem = nn.Sequential(_conv_bn(channels, w, stride=2), nn.ReLU(inplace=True))
+        if stem_stride == 2:
+            self.stem = nn.Sequential(_conv_bn(channels, w, stride=2), nn.ReLU(inplace=True))
+        else:
+            # The first convolution sees every pixel; 16 filters at least, or a narrow network
+            # has too few to pick a faint flaw out of the texture (they cost little at stride 2).
+            first = max(w // 2, 16)
+            self.stem = nn.Sequential(_conv_bn(channels, first, stride=2), nn.ReLU(inplace=True),
+                                      _conv_bn(first, w, stride=2), nn.ReLU(inplace=True))
         self.stages = nn.Sequential(
             ResidualBlock(w, w),
             ResidualBlock(w, 2 * w, stride=2),
@@ -73,7 +97,7 @@ class SurfaceNet(nn.Module):
             ResidualBlock(4 * w, 8 * w, stride=2),
         )
         self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(8 * w, num_classes)
+        self.classifier = nn.Linear(8 * w * (2 if pool == "avgmax" else 1), num_classes)
 
     def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         return (pixels.float() - self.pixel_mean) / self.pixel_std
@@ -81,16 +105,28 @@ class SurfaceNet(nn.Module):
     def features(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(self.normalise(pixels)))
 
+    def pool(self, feats: torch.Tensor) -> torch.Tensor:
+        mean = feats.mean(dim=(2, 3))
+        return mean if self.pool_mode == "avg" else torch.cat([mean, feats.amax(dim=(2, 3))], dim=1)
+
     def logits(self, pixels: torch.Tensor) -> torch.Tensor:
-        pooled = self.features(pixels).mean(dim=(2, 3))
-        return self.classifier(self.dropout(pooled))
+        return self.classifier(self.dropout(self.pool(self.features(pixels))))
+
+    def cam_weights(self) -> torch.Tensor:
+        """Per-position class weights ``[classes, features]``: the head's weights for the mean
+        and for the maximum both apply at every position (the maximum's where it wins)."""
+        weight = self.classifier.weight
+        if self.pool_mode == "avg":
+            return weight
+        half = weight.shape[1] // 2
+        return weight[:, :half] + weight[:, half:]
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = self.features(pixels)
-        probs = self.classifier(feats.mean(dim=(2, 3))).softmax(dim=1)
+        probs = self.classifier(self.pool(feats)).softmax(dim=1)
         # CAM of every class as a 1x1 convolution with the classifier weights, then keep the
         # predicted class's map. Bias is dropped: it shifts the map, not its shape.
-        cams = F.conv2d(feats, self.classifier.weight[:, :, None, None])
+        cams = F.conv2d(feats, self.cam_weights()[:, :, None, None])
         top = probs.argmax(dim=1)
         index = top[:, None, None, None].expand(-1, 1, cams.shape[2], cams.shape[3])
         cam = torch.gather(cams, 1, index)
@@ -124,7 +160,8 @@ CHECKPOINT = "network.pt"
 def save_network(network: SurfaceNet, path: str, *, num_classes: int, channels: int, width: int,
                  mean: list[float], std: list[float]) -> None:
     """Keep the torch weights beside the ONNX file, for fine-tuning and torch-side benchmarks."""
-    arch = {"num_classes": num_classes, "channels": channels, "width": width, "mean": mean, "std": std}
+    arch = {"num_classes": num_classes, "channels": channels, "width": width, "mean": mean, "std": std,
+            "stem_stride": network.stem_stride, "pool": network.pool_mode}
     torch.save({"arch": arch, "state_dict": network.state_dict()}, path)
 
 
