@@ -76,6 +76,18 @@ class InspectSettings(_Section):
     )
 
 
+class VisionSettings(_Section):
+    """The gate every vision model passes before service (first version, --promote, retraining)."""
+
+    max_false_reject: float = Field(
+        default=0.10, ge=0, le=1, description="Most good parts a model may reject on its test split (0.10 = 10 %).")
+    max_escape: float = Field(
+        default=0.20, ge=0, le=1, description="Most defective parts a model may pass on its test split.")
+    gate_margin: float = Field(
+        default=0.25, ge=0, lt=1, description="Balanced accuracy and macro-F1 must cover this share of the way from "
+        "always answering the commonest class to perfect.")
+
+
 class DaemonSettings(_Section):
     line: str | None = Field(
         default=None, max_length=100, description="This daemon's production line: stamped on the assets it creates and "
@@ -121,6 +133,7 @@ class Settings(_Section):
     models: ModelsSettings = Field(default_factory=ModelsSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     inspect: InspectSettings = Field(default_factory=InspectSettings)
+    vision: VisionSettings = Field(default_factory=VisionSettings)
     daemon: DaemonSettings = Field(default_factory=DaemonSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)

@@ -80,7 +80,9 @@ def pull(source: Source, registry: Registry, name: str) -> Pulled:
         copied = True
     promoted = registry.current(name) != version
     if promoted:
-        registry.promote(name, version, reason=f"pulled from {source.where}")
+        # The central registry put this version in service (through its gate, or forced there by a
+        # person, which its own history records); the line follows that decision.
+        registry.promote(name, version, reason=f"pulled from {source.where}", force=True)
         log.info("model %s %s pulled from %s and put in service", name, version, source.where)
     return Pulled(name, version, copied, promoted)
 

@@ -28,3 +28,11 @@ class ImageError(FactoryAIError):
 
 class StoreError(FactoryAIError):
     """The database cannot be reached or its schema is not what this version expects."""
+
+
+class GateError(FactoryAIError):
+    """A trained model was registered but kept out of service: on its own test split it does not
+    clearly beat the trivial answer, or it rejects too many good parts or passes too many bad ones.
+    Exit code 3, so scripts can tell "trained but not fit for service" from a failure."""
+
+    exit_code = 3

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from factory_ai.errors import ModelError
+from factory_ai.errors import GateError, ModelError
 
 CARD = "card.json"
 CURRENT = "CURRENT"
@@ -201,10 +201,10 @@ class Registry:
             return version, staging
 
     def publish(self, name: str, build: Callable[[str, Path], dict[str, Any]], *,
-                promote: bool) -> tuple[ModelRef, dict[str, Any], bool]:
+                promote: bool, force: bool = False) -> tuple[ModelRef, dict[str, Any], bool]:
         """Build a new version with ``build(version, staging_folder) -> card``, move it into place,
-        and put it in service when ``promote`` asks or it is the name's first version. A failure
-        while building leaves no half version behind."""
+        and put it in service when ``promote`` asks or it is the name's first version, provided
+        its card's gate passed (or ``force``). A failure while building leaves no half version."""
         version, staging = self.staging_dir(name)
         try:
             card = build(version, staging)
@@ -212,10 +212,13 @@ class Registry:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        promoted = promote or self.current(name) is None
-        if promoted:
-            self.promote(name, version, reason="--promote at training" if promote else "first version")
-        return ref, card, promoted
+        wanted = promote or self.current(name) is None
+        if wanted and (gate_passed(card) or force):
+            self.promote(name, version, reason="--promote at training" if promote else "first version", force=force)
+            return ref, card, True
+        if wanted:
+            self.refuse(name, version, "the gate before service: " + str(card["gate"].get("sentence", "failed")))
+        return ref, card, False
 
     def commit(self, name: str, version: str, staging: Path) -> ModelRef:
         """Move a finished staging folder into place as ``name/version``."""
@@ -223,14 +226,22 @@ class Registry:
         os.replace(staging, target)
         return ModelRef(name, version, target)
 
-    def promote(self, name: str, version: str, reason: str = "") -> ModelRef:
-        """Make ``version`` the one in service."""
+    def promote(self, name: str, version: str, reason: str = "", *, force: bool = False) -> ModelRef:
+        """Make ``version`` the one in service. A version whose card records a failed gate is
+        refused (:class:`GateError`) unless ``force``, and a forced promotion says so in the history."""
         ref = self.resolve(f"{name}:{version}")
         self._require_writable(ref)
-        verify_all(ref.path, read_card(ref.path))
+        card = read_card(ref.path)
+        verify_all(ref.path, card)
+        forced = not gate_passed(card)
+        if forced and not force:
+            raise GateError(f"{name} {version} failed its gate before service ({card['gate'].get('sentence', '')}); "
+                            "promote it anyway with --force")
+        if forced:
+            reason = "; ".join(filter(None, [reason, "forced past a failed gate"]))
         previous = self.current(name)
         _atomic_write(self.root / name / CURRENT, version + "\n")
-        self._log(name, "promote", version, previous, reason)
+        self._log(name, "promote", version, previous, reason, forced=forced)
         return ref
 
     def rollback(self, name: str, reason: str = "") -> ModelRef:
@@ -272,7 +283,8 @@ class Registry:
         if not ref.path.is_relative_to(self.root):
             raise ModelError(f"{ref.name} lives in {ref.path.parent} (read-only); copy it into {self.root} first")
 
-    def _log(self, name: str, action: str, version: str, previous: str | None, reason: str) -> None:
+    def _log(self, name: str, action: str, version: str, previous: str | None, reason: str,
+             forced: bool = False) -> None:
         event = {
             "ts": datetime.now(UTC).isoformat(),
             "action": action,
@@ -281,8 +293,17 @@ class Registry:
             "by": current_user(),
             "reason": reason,
         }
+        if forced:
+            event["forced"] = True
         with open(self.root / name / HISTORY, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(event) + "\n")
+
+
+def gate_passed(card: dict[str, Any]) -> bool:
+    """Whether a card lets its version into service: cards without a gate record (older versions,
+    families without one) do; a recorded failure does not."""
+    gate = card.get("gate")
+    return not isinstance(gate, dict) or bool(gate.get("passed", True))
 
 
 def _version_number(version: str) -> int:

@@ -57,15 +57,42 @@ def show(
         typer.echo(f"pass:       {', '.join(card.get('good_classes') or []) or '(none: the verdict is the class)'}")
     if "input" in card:
         inp = card["input"]
-        typer.echo(f"input:      {inp.get('channels')} channel(s), {inp.get('image_size')} ({inp.get('dtype')} {inp.get('layout')})")
+        size = inp.get("image_size") or ["?", "?"]
+        typer.echo(f"input:      {inp.get('channels')} channel(s), canvas {size[1]} x {size[0]} (width x height), "
+                   f"{inp.get('fit', 'stretch')} ({inp.get('dtype')} {inp.get('layout')})")
+        if inp.get("geometry"):
+            g = inp["geometry"]
+            typer.echo(f"            chosen from {g.get('images')} images of median size {g['median_size'][0]} x "
+                       f"{g['median_size'][1]} ({g.get('rule')})")
     if "thresholds" in card:
         typer.echo(f"thresholds: {card['thresholds']}")
     test = card.get("metrics", {}).get("test")
     if test and "accuracy" in test:
-        typer.echo(f"test:       accuracy {test['accuracy']:.2%} on {test['n']} images, macro F1 {test['macro_f1']:.3f}")
+        balanced = f", balanced accuracy {test['balanced_accuracy']:.2%}" if "balanced_accuracy" in test else ""
+        typer.echo(f"test:       accuracy {test['accuracy']:.2%}{balanced}, macro F1 {test['macro_f1']:.3f} "
+                   f"on {test['n']} images")
+        if "baseline" in test:
+            base = test["baseline"]
+            typer.echo(f"            (always the commonest class: accuracy {base['accuracy']:.2%}, balanced accuracy "
+                       f"{base['balanced_accuracy']:.2%}, macro F1 {base['macro_f1']:.3f})")
         for key in ("escape_rate", "false_reject_rate"):
             if test.get(key) is not None:
                 typer.echo(f"            {key.replace('_', ' ')} {test[key]:.2%}")
+        for name_, m in test.get("per_class", {}).items():
+            typer.echo(f"            {name_}: recall {m['recall']:.2f}, F1 {m['f1']:.2f}, {m['support']} test images"
+                       + (f", {card['training']['support'][name_]} training images"
+                          if name_ in (card.get("training") or {}).get("support", {}) else ""))
+    for text in (card.get("training") or {}).get("support_warnings", []):
+        typer.echo(f"warning:    {text}")
+    if isinstance(card.get("gate"), dict):
+        typer.echo(f"gate:       {'passed' if card['gate'].get('passed') else 'FAILED'}: {card['gate'].get('sentence')}")
+    learning = (card.get("training") or {}).get("learning")
+    if learning:
+        typer.echo(f"learning:   best training loss {learning['best_train_loss']:.3f} against the class-prior entropy "
+                   f"{learning['prior_entropy']:.3f} ({'learned' if learning['learned'] else 'DID NOT LEARN'}; "
+                   f"{len(learning['attempts'])} attempt(s))")
+    if (ref.path / "curves.png").is_file():
+        typer.echo(f"curves:     {ref.path / 'curves.png'} (training and validation loss and macro-F1 per epoch)")
     if card.get("family") == "forecast":
         typer.echo(f"forecast:   {card['task']}, window {card['window']} rows, horizon {card['horizon']:g} "
                    f"{card['time_unit']}s" + (f", RUL cap {card['rul_cap']:g}" if card.get("rul_cap") else ""))
@@ -90,14 +117,19 @@ def promote(
     name: str = typer.Argument(..., help="Model name."),
     version: str = typer.Argument(..., help="Version to put in service, e.g. v3."),
     reason: str = typer.Option("", "--reason", help="Recorded in the model's history."),
+    force: bool = typer.Option(False, "--force", help="Promote a version that failed its gate before service "
+                               "(the history records that it was forced)."),
 ) -> None:
-    """Put a version in service. Line-side daemons pick it up on their next check."""
+    """Put a version in service. Line-side daemons pick it up on their next check.
+
+    A version whose card records a failed gate (it did not clearly beat the trivial answer on
+    its test split) is refused with exit code 3 unless --force."""
     from factory_ai.cli.common import record_model_version
     from factory_ai.registry import read_card
 
     registry = ctx.obj.registry()
     before = registry.current(name)
-    ref = registry.promote(name, version, reason)
+    ref = registry.promote(name, version, reason, force=force)
     typer.echo(f"{name}: {before or 'none'} -> {ref.version} in service")
     record_model_version(ctx.obj, ref, read_card(ref.path), current=True)
 
@@ -147,7 +179,10 @@ def _test_figure(card: dict) -> str:
     """The one test figure a model list shows: accuracy for classifiers, RMSE or F1 for forecasts."""
     test = card.get("metrics", {}).get("test") or {}
     if isinstance(test.get("accuracy"), float):
-        return f"{test['accuracy']:.2%}"
+        figure = f"{test['accuracy']:.2%}"
+        if isinstance(test.get("balanced_accuracy"), float):
+            figure += f" bal {test['balanced_accuracy']:.2%}"
+        return figure + ("" if (card.get("gate") or {}).get("passed", True) else " (gate failed)")
     if test.get("rul"):
         return f"RMSE {test['rul']['rmse_capped_truth']:.2f}"
     if test.get("risk"):

@@ -21,11 +21,15 @@ def vision(
     good: list[str] = typer.Option([], "--good", help="Class that passes (repeatable). Default: a folder named good or ok; "
                                    "with none, every class is a defect type and the verdict is the class."),
     epochs: int = typer.Option(40, "--epochs", min=1, help="Most epochs; training stops early when validation loss stalls."),
-    image_size: int = typer.Option(128, "--image-size", min=16, max=1024, help="Images are resized to this square size."),
+    image_size: int | None = typer.Option(None, "--image-size", min=16, max=2048, show_default="chosen from the data",
+                                          help="Long side of the input canvas. By default the canvas takes the images' "
+                                          "median aspect ratio and their median size, up to 65,536 pixels; images keep "
+                                          "their aspect ratio. Raise it when flaws are small in large frames."),
     batch_size: int = typer.Option(32, "--batch-size", min=2),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
     width: int = typer.Option(32, "--width", min=4, max=256, help="Network width (channels of the first stage)."),
-    lr: float = typer.Option(3e-3, "--lr", min=1e-6, help="Peak learning rate (one-cycle schedule)."),
+    lr: float = typer.Option(2e-3, "--lr", min=1e-6, help="Peak learning rate (one-cycle schedule); lowered "
+                             "automatically when the loss stalls at the class prior."),
     patience: int = typer.Option(10, "--patience", min=1, help="Epochs without validation improvement before stopping."),
     seed: int = typer.Option(0, "--seed", help="Seeds the split, the initial weights and augmentation."),
     channels: str = typer.Option("auto", "--channels", help="auto (grey if every image is grey), 1 or 3."),
@@ -36,7 +40,9 @@ def vision(
     int8: bool = typer.Option(False, "--int8", help="Also write a static int8 model, calibrated on training images."),
     threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch; 0 = all cores."),
     promote: bool = typer.Option(False, "--promote", help="Put the new version in service at once "
-                                 "(the first version of a name always is)."),
+                                 "(the first version of a name always is), if it passes the gate."),
+    force: bool = typer.Option(False, "--force", help="With --promote (or a first version): put it in service even "
+                               "if it fails the gate; the model's history records that it was forced."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     distributed: bool = typer.Option(False, "--distributed", help="One of several processes started by torchrun "
                                      "(DDP: NCCL between GPUs, gloo between CPU processes); rank 0 registers the model."),
@@ -44,7 +50,13 @@ def vision(
     """Train a defect classifier on labelled images, export it to ONNX and register it.
 
     Writes models/NAME/vN/ with model.onnx, card.json, split.json, evaluation.json,
-    confusion.png and training.png. The export is checked against torch image by image.
+    confusion.png and curves.png (loss and macro-F1 per epoch). The export is checked against
+    torch image by image.
+
+    The gate before service: on its test split the model must clearly beat always answering
+    the commonest class (balanced accuracy and macro-F1), and stay within [vision]
+    max_false_reject and max_escape. A model that fails is registered but not put in service,
+    and the command exits with code 3 and says what failed and what to try.
 
     On several GPUs (or CPU processes): torchrun --nproc_per_node 4 -m factory_ai train vision
     --distributed --data ... --name ...
@@ -54,20 +66,28 @@ def vision(
     if channels not in ("auto", "1", "3"):
         raise typer.BadParameter("use auto, 1 or 3", param_hint="--channels")
     registry = ctx.obj.registry()  # config errors surface before torch loads
+    limits = ctx.obj.settings.vision
     from factory_ai.cli.common import record_model_version
+    from factory_ai.errors import GateError
+    from factory_ai.vision.gate import Limits
     from factory_ai.vision.train.fit import TrainConfig
     from factory_ai.vision.train.pipeline import VisionJob, run
 
     config = TrainConfig(epochs=epochs, image_size=image_size, batch_size=batch_size, width=width, lr=lr,
                          patience=patience, seed=seed, device=device, threads=threads, distributed=distributed)
     job = VisionJob(data=data, name=name, test=test, good=list(good), channels=channels, val_fraction=val_fraction,
-                    test_fraction=test_fraction, review_below=review_below, int8=int8, promote=promote,
+                    test_fraction=test_fraction, review_below=review_below, int8=int8, promote=promote, force=force,
+                    limits=Limits(margin=limits.gate_margin, max_false_reject=limits.max_false_reject,
+                                  max_escape=limits.max_escape),
                     progress=progress, train=config)
     outcome = run(job, registry)
     if outcome is None:  # a torchrun process other than rank 0: it trained, rank 0 reports
         return
     typer.echo(outcome.summary())
     record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
+    if not outcome.gate_passed and not outcome.promoted:
+        raise GateError(f"{outcome.ref.name} {outcome.ref.version} is registered but not in service: "
+                        + outcome.card["gate"]["sentence"])
 
 
 @app.command("forecast", no_args_is_help=True)

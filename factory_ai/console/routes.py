@@ -123,6 +123,21 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
         info = read(views.models, daemon.registry, runs)
         return page(request, "models.html", factory_ai_console, title="Models & jobs", **info)
 
+    @app.get("/models/{name}/{version}/curves.png", include_in_schema=False)
+    def model_curves(name: str, version: str) -> Response:
+        """A version's learning curves, so a person can see a model that did not learn. Only that
+        one file of a version the registry resolves is ever served."""
+        from factory_ai.errors import ModelError
+
+        try:
+            ref = daemon.registry.resolve(f"{name}:{version}")
+        except ModelError:
+            raise HTTPException(404, f"no model {name} {version}") from None
+        path = ref.path / "curves.png"
+        if ":" in name or not path.is_file():
+            raise HTTPException(404, f"{name} {version} has no learning curves")
+        return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     def login_page(request: Request, factory_ai_console: str | None = Cookie(None), error: str | None = None,
                    next: str = "/") -> HTMLResponse:  # noqa: A002 - the form's field name

@@ -110,9 +110,11 @@ def models(session: Session, registry, runs: list) -> dict[str, Any]:  # noqa: A
                 card = read_card(registry.resolve(f"{name}:{current}").path)
             except Exception:  # noqa: BLE001 - a broken card is shown as missing, the page still loads
                 card = {}
+        curves = bool(current) and (registry.resolve(f"{name}:{current}").path / "curves.png").is_file()
         registered.append({"name": name, "current": current, "versions": registry.versions(name),
                            "history": registry.history(name)[-5:][::-1], "family": card.get("family"),
-                           "created": card.get("created_at"),
+                           "created": card.get("created_at"), "curves": curves,
+                           "gate": (card.get("gate") or {}).get("sentence"),
                            "test": test_figures((card.get("metrics") or {}).get("test") or {})})
     retrains = {}
     for run in runs:
@@ -122,7 +124,7 @@ def models(session: Session, registry, runs: list) -> dict[str, Any]:  # noqa: A
             "retrains": retrains, "runs": runs}
 
 
-FIGURES = ("accuracy", "macro_f1", "escape_rate", "false_reject_rate", "rul rmse", "rul mae", "rul interval_coverage",
+FIGURES = ("accuracy", "balanced_accuracy", "macro_f1", "escape_rate", "false_reject_rate", "rul rmse", "rul mae", "rul interval_coverage",
            "risk f1", "risk pr_auc", "risk brier")
 
 

@@ -101,7 +101,8 @@ def models_in_service(session: Session) -> list[dict[str, Any]]:
         test = (m.metrics or {}).get("test") or {}
         figure = {}
         if "accuracy" in test:
-            figure = {"accuracy": test["accuracy"], "macro_f1": test.get("macro_f1")}
+            figure = {"accuracy": test["accuracy"], "balanced_accuracy": test.get("balanced_accuracy"),
+                      "macro_f1": test.get("macro_f1")}
         elif isinstance(test.get("rul"), dict):
             figure = {"rul_rmse": test["rul"].get("rmse_capped_truth", test["rul"].get("rmse"))}
         out.append({"name": m.name, "version": m.version, "family": m.family, "promoted_at": m.promoted_at,

@@ -69,7 +69,11 @@ def review_lines(report: Report) -> list[tuple[str, str]]:
 def model_lines(report: Report) -> list[tuple[str, str]]:
     out = []
     for m in report.quality.models:
-        figure = (f"test accuracy {m['accuracy']:.1%}" if m.get("accuracy") is not None else
+        figure = (f"test accuracy {m['accuracy']:.1%}" + "".join(
+                      f", {label} {m[key]:.{digits}}" for key, label, digits in (
+                          ("balanced_accuracy", "balanced accuracy", "1%"), ("macro_f1", "macro-F1", "3f"))
+                      if m.get(key) is not None)
+                  if m.get("accuracy") is not None else
                   f"test RUL RMSE {m['rul_rmse']:.2f}" if m.get("rul_rmse") is not None else "no test figure")
         out.append((f"{m['name']} {m['version']}", f"{m['family']}; {figure}; in service since {stamp(m['promoted_at'])}"))
     return out

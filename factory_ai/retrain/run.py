@@ -12,7 +12,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from factory_ai.errors import DataError, FactoryAIError
-from factory_ai.registry import read_card
+from factory_ai.registry import gate_passed, read_card
 from factory_ai.retrain import trainer
 from factory_ai.scheduler.runs import Skipped
 from factory_ai.store.records import record_model_version
@@ -38,12 +38,16 @@ def child_env(settings) -> dict[str, str]:  # noqa: ANN001
 
 
 def decide(champion: dict[str, Any], challenger: dict[str, Any], *, metric: str, higher_is_better: bool,
-           margin: float, relative: bool, parity: tuple[bool, str], holdout: int, min_holdout: int) -> tuple[bool, str]:
-    """Promote or not, and why, in words a reliability engineer can check."""
+           margin: float, relative: bool, parity: tuple[bool, str], holdout: int, min_holdout: int,
+           gate: tuple[bool, str] = (True, "")) -> tuple[bool, str]:
+    """Promote or not, and why, in words a reliability engineer can check. A challenger that
+    failed its own gate before service (see ``vision.gate``) never wins, whatever the holdout says."""
     if holdout < min_holdout:
         return False, f"the frozen holdout has {holdout} samples, fewer than the {min_holdout} needed to judge"
     if not parity[0]:
         return False, parity[1]
+    if not gate[0]:
+        return False, f"the challenger failed its gate before service: {gate[1]}"
     old, new = champion[metric], challenger[metric]
     gain = (new - old) if higher_is_better else (old - new)
     needed = margin * abs(old) if relative else margin
@@ -80,7 +84,8 @@ def _vision(ctx) -> dict[str, Any]:  # noqa: ANN001
     promoted, reason = decide(scores["champion"], scores["challenger"], metric="accuracy",
                               higher_is_better=True, margin=cfg.margin, relative=False,
                               parity=vision.parity_ok(card), holdout=scores["champion"]["n"],
-                              min_holdout=cfg.min_holdout)
+                              min_holdout=cfg.min_holdout,
+                              gate=(gate_passed(card), (card.get("gate") or {}).get("sentence", "")))
     _conclude(ctx, name, version, challenger.path, card, promoted, reason)
     return {"model": name, "new_labels": new, "data": data.counts, **scores, "margin": cfg.margin,
             "decision": "promoted" if promoted else "kept champion", "reason": reason, "work_dir": str(work)}
@@ -165,7 +170,7 @@ def _challenger(ctx, family: str, cfg, name: str, work: Path, data: Path, events
 
 def _conclude(ctx, name: str, version: str, path, card: dict[str, Any], promoted: bool, reason: str) -> None:  # noqa: ANN001
     if promoted:
-        ctx.registry.promote(name, version, reason=reason)
+        ctx.registry.promote(name, version, reason=reason)  # a challenger that failed its gate never gets here
         record_model_version(ctx.store, name, version, path, card, current=True)
     else:
         ctx.registry.refuse(name, version, reason)

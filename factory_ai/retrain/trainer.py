@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from threading import Event
 
-from factory_ai.errors import ModelError
+from factory_ai.errors import GateError, ModelError
 from factory_ai.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,10 @@ def train(registry: Registry, name: str, command: list[str], log_path: Path, *, 
                     child.wait(10)
                 except subprocess.TimeoutExpired:
                     child.kill()
-    if child.returncode != 0:
+    # Exit code 3: trained and registered, but its own gate kept it out of service. The version
+    # exists; the champion/challenger decision reads the gate from its card.
+    gated = child.returncode == GateError.exit_code and set(registry.versions(name)) - before
+    if child.returncode != 0 and not gated:
         tail = log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
         raise ModelError(f"training exited with {child.returncode}: {' | '.join(tail) or 'no output'} "
                          f"(log: {log_path})")

@@ -1,21 +1,35 @@
 """Labelled image folders (ImageFolder layout), and reproducible train/val/test splits.
 
-Why content hashes: camera software re-saves images, and people copy a folder twice. If the
-same bytes land in both training and test, the test accuracy is a lie. Files are therefore
-grouped by sha256 and a group is assigned to one split as a whole, stratified by class and
-seeded, and the split is written next to the model so anyone can rebuild it.
+Why groups: camera software re-saves images, people copy a folder twice, and a part is often
+photographed more than once (a re-shoot, a second station, neighbouring cells of one solar
+module). If two pictures of one physical part land in training and in test, the test accuracy
+is a lie. Images are therefore grouped, and a group goes to one split as a whole:
+
+- byte-identical files (same sha256) are one group;
+- near-duplicates are linked too: each image becomes a 32 x 32 thumbnail, high-passed (the
+  image minus its blur, so lighting does not count) and with the dataset's mean thumbnail
+  removed (so the structure every part shares, such as a solar cell's busbars, does not
+  count); two images whose thumbnails correlate at 0.9 or more are linked, and links chain.
+  If that makes one group hold more than a tenth of the data, the bar is raised (0.95, 0.98,
+  0.995) until no group does, so a dataset of near-identical parts still splits.
+
+Groups are dealt to the splits so that each class's share in each split is as close as the
+groups allow (largest groups first, then at random), seeded, and the split is written next
+to the model so anyone can rebuild it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 from factory_ai.errors import DataError
 from factory_ai.registry import sha256_file
@@ -56,7 +70,7 @@ class Split:
             "seed": seed,
             "fractions": fractions,
             "roots": {name: str(root) for name, root in roots.items()},
-            "counts": {part: _counts(samples) for part, samples in self.parts().items()},
+            "counts": {part: counts(samples) for part, samples in self.parts().items()},
             "files": {part: [entry(s) for s in samples] for part, samples in self.parts().items()},
         }
 
@@ -97,26 +111,31 @@ def fingerprint(samples: list[Sample]) -> str:
 
 
 def split(samples: list[Sample], *, val: float, test: float, seed: int) -> Split:
-    """Stratified, seeded split that keeps byte-identical files in one part."""
+    """Stratified, seeded split that keeps each group of duplicates and near-duplicates in one part."""
     if not 0 <= val < 1 or not 0 <= test < 1 or val + test >= 1:
         raise DataError(f"split fractions val={val} test={test} must be in [0, 1) and sum below 1")
     groups = _groups(samples)
-    by_class: dict[str, list[list[Sample]]] = defaultdict(list)
-    for members in groups:
-        by_class[members[0].label].append(members)
+    totals = Counter(s.label for s in samples)
+    shares = {"test": test, "val": val, "train": 1 - val - test}
+    parts = [part for part, share in shares.items() if share > 0]
+    target = {part: {label: shares[part] * n for label, n in totals.items()} for part in parts}
+    have: dict[str, Counter[str]] = {part: Counter() for part in parts}
     rng = np.random.default_rng(seed)
+    chance = rng.permutation(len(groups))
     result = Split()
-    for label in sorted(by_class):
-        class_groups = by_class[label]
-        order = rng.permutation(len(class_groups))
-        n = len(class_groups)
-        n_test = _share(n, test)
-        n_val = _share(n - n_test, val / (1 - test)) if val else 0
-        if n - n_test - n_val < 1:
-            raise DataError(f"class {label!r} has {n} distinct images: too few to split (need at least 3)")
-        for rank, index in enumerate(order):
-            part = result.test if rank < n_test else result.val if rank < n_test + n_val else result.train
-            part.extend(class_groups[index])
+    for index in sorted(range(len(groups)), key=lambda g: (-len(groups[g]), chance[g])):
+        members = groups[index]
+        makeup = Counter(m.label for m in members)
+        # The part furthest below its target for this group's classes; ties go to the first
+        # (test, then val, then train), so a rare class is represented in test first.
+        part = max(parts, key=lambda p: sum(n * (target[p][c] - have[p][c]) / target[p][c]
+                                            for c, n in makeup.items()))  # noqa: B023 - used at once
+        have[part].update(makeup)
+        getattr(result, part).extend(members)
+    short = sorted(label for label in totals if not have["train"][label])
+    if short:
+        raise DataError(f"class(es) {', '.join(repr(c) for c in short)} have too few to split: each class needs "
+                        "at least 3 distinct images (copies and near-copies count once)")
     return result
 
 
@@ -131,29 +150,91 @@ def holdout(train_samples: list[Sample], test_samples: list[Sample], *, val: flo
 
 
 def _groups(samples: list[Sample]) -> list[list[Sample]]:
+    """Byte-identical files, then near-duplicates, as groups (see the module docstring)."""
     by_hash: dict[str, list[Sample]] = defaultdict(list)
     for s in samples:
         by_hash[s.sha256].append(s)
-    for members in by_hash.values():
-        labels = {m.label for m in members}
+    exact = sorted(by_hash.values(), key=lambda g: g[0].sha256)
+    for members in exact:
+        labels = sorted({m.label for m in members})
         if len(labels) > 1:
-            log.warning(
-                "identical image under several classes (%s): %s", ", ".join(sorted(labels)),
-                ", ".join(str(m.path) for m in members),
-            )
+            log.warning("identical image under several classes (%s): %s", ", ".join(labels),
+                        ", ".join(str(m.path) for m in members))
         elif len(members) > 1:
             log.info("%d byte-identical copies kept together: %s", len(members), ", ".join(m.path.name for m in members))
-    return sorted(by_hash.values(), key=lambda g: g[0].sha256)
+    merged = [sum((exact[i] for i in chain), []) for chain in near_duplicates([g[0].path for g in exact])]
+    linked = sum(len(m) for m in merged if len(m) > 1)
+    if linked:
+        log.info("%d images kept together in %d groups of duplicates or near-duplicates", linked,
+                 sum(1 for m in merged if len(m) > 1))
+    return merged
 
 
-def _share(n: int, fraction: float) -> int:
-    if fraction <= 0:
-        return 0
-    return max(1, int(round(n * fraction)))
+THUMB = 32
+LINK_BARS = (0.9, 0.95, 0.98, 0.995)
+LARGEST_GROUP = 0.1
 
 
-def _counts(samples: list[Sample]) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
+def near_duplicates(paths: list[Path]) -> list[list[int]]:
+    """Indices of ``paths`` grouped by near-duplicate links (every index in exactly one group)."""
+    n = len(paths)
+    if n < 2:
+        return [[i] for i in range(n)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        thumbs = list(pool.map(_thumbnail, paths))
+    ok = [i for i, t in enumerate(thumbs) if t is not None]
+    if len(ok) < 2:
+        return [[i] for i in range(n)]
+    x = np.stack([thumbs[i] for i in ok])
+    x = x - x.mean(axis=0)
+    x = x - x.mean(axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-6
+    pairs: list[tuple[float, int, int]] = []
+    for start in range(0, len(ok), 1024):
+        block = x[start : start + 1024] @ x.T
+        rows, cols = np.nonzero(block >= LINK_BARS[0])
+        for r, c, value in zip(rows, cols, block[rows, cols], strict=True):
+            if start + r < c:
+                pairs.append((float(value), ok[start + r], ok[c]))
+    for bar in LINK_BARS:
+        groups = _union([(a, b) for value, a, b in pairs if value >= bar], n)
+        if max(len(g) for g in groups) <= max(2, LARGEST_GROUP * n):
+            return groups
+    return [[i] for i in range(n)]
+
+
+def _thumbnail(path: Path) -> np.ndarray | None:
+    try:
+        with Image.open(path) as image:
+            image.draft("L", (THUMB * 4, THUMB * 4))  # JPEG decodes at a reduced size: much faster
+            small = image.convert("L").resize((THUMB, THUMB), Image.Resampling.BOX)
+    except Exception:  # noqa: BLE001 - an unreadable image is reported when its pixels are read
+        return None
+    fine = np.asarray(small, dtype=np.float32) - np.asarray(small.filter(ImageFilter.GaussianBlur(THUMB / 16)),
+                                                           dtype=np.float32)
+    return fine.ravel()
+
+
+def _union(pairs: list[tuple[int, int]], n: int) -> list[list[int]]:
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        groups[root(i)].append(i)
+    return list(groups.values())
+
+
+def counts(samples: list[Sample]) -> dict[str, int]:
+    """Images per class."""
+    found: dict[str, int] = defaultdict(int)
     for s in samples:
-        counts[s.label] += 1
-    return dict(sorted(counts.items()))
+        found[s.label] += 1
+    return dict(sorted(found.items()))

@@ -1,10 +1,12 @@
 """``factory-ai train vision``: from a labelled folder to a registered, verified model version.
 
 The steps, in order: scan and hash the images, split them (or take the given test folder),
-decode them with the line side's own pre-processing, fit, export to ONNX, check parity,
-evaluate the exported file (not the torch network: the numbers describe what ships),
+choose the input geometry from the images' sizes, decode them with the line side's own
+pre-processing, fit, export to ONNX, check parity, evaluate the exported file (not the torch
+network: the numbers describe what ships), hold the figures against the gate before service,
 optionally quantise to int8 and evaluate that too, then write the card and move the finished
-version folder into the registry in one rename. A failure at any step leaves no half version.
+version folder into the registry in one rename. A failure at any step leaves no half version;
+a version that fails the gate is registered but not put in service.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import platform
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,9 @@ from factory_ai.drift.reference import summarize
 from factory_ai.errors import DataError
 from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
 from factory_ai.store.types import utcnow
-from factory_ai.vision import folders
+from factory_ai.vision import folders, gate, geometry
 from factory_ai.vision.classifier import FAMILY, DefectClassifier
+from factory_ai.vision.curves import plot_curves
 from factory_ai.vision.images import InputSpec, is_grey, open_image, read_pixels
 from factory_ai.vision.metrics import evaluate, plot_confusion, summary
 from factory_ai.vision.train.export import HEATMAP, INPUT, PROBS, check_parity, export_onnx
@@ -50,6 +53,8 @@ class VisionJob:
     int8: bool = False
     calibration_images: int = 200
     promote: bool = False
+    force: bool = False  # promote past a failed gate (recorded in the history)
+    limits: gate.Limits = field(default_factory=gate.Limits)
     progress: bool = True
     train: TrainConfig = field(default_factory=TrainConfig)
 
@@ -62,8 +67,16 @@ class VisionOutcome:
     promoted: bool
     trained: TrainedClassifier  # the torch network, for benchmarks and checks beside the ONNX file
 
+    @property
+    def gate_passed(self) -> bool:
+        return bool(self.card["gate"]["passed"])
+
     def summary(self) -> str:
-        lines = [f"model {self.ref.name} {self.ref.version} -> {self.ref.path}", summary(self.evaluation)]
+        lines = [f"model {self.ref.name} {self.ref.version} -> {self.ref.path}",
+                 f"input: {self.card['input']['image_size'][1]} x {self.card['input']['image_size'][0]} canvas "
+                 f"({self.card['input']['fit']}), chosen from {self.card['input']['geometry']['rule']}",
+                 summary(self.evaluation)]
+        lines += [f"warning: {text}" for text in self.card["training"].get("support_warnings", [])]
         int8 = self.card["metrics"].get("test_int8")
         if int8:
             lines.append(f"int8: accuracy {int8['accuracy']:.2%} (fp32 {self.evaluation['accuracy']:.2%})")
@@ -73,10 +86,20 @@ class VisionOutcome:
         )
         lines.append(
             f"trained on {self.card['training']['device']} in {self.card['training']['seconds']:.0f} s, "
-            f"best epoch {self.card['training']['best_epoch']}"
+            f"best epoch {self.card['training']['best_epoch']}; learning curves in {self.ref.path / 'curves.png'}"
         )
-        lines.append("now current (in service)" if self.promoted else
-                     f"not in service yet: factory-ai models promote {self.ref.name} {self.ref.version}")
+        learning = self.card["training"]["learning"]
+        if len(learning["attempts"]) > 1:
+            lines.append(f"the loss stalled at the class prior {len(learning['attempts']) - 1} time(s); "
+                         f"restarted at learning rate {learning['attempts'][-1]['lr']:.2g}")
+        lines.append(("gate: " if self.gate_passed else "GATE FAILED: ") + self.card["gate"]["sentence"])
+        if self.promoted:
+            lines.append("now current (in service)" + ("; forced past the failed gate" if not self.gate_passed else ""))
+        elif self.gate_passed:
+            lines.append(f"not in service yet: factory-ai models promote {self.ref.name} {self.ref.version}")
+        else:
+            lines.append(f"not in service; registered as {self.ref.name} {self.ref.version} to be looked at "
+                         f"(factory-ai models promote {self.ref.name} {self.ref.version} --force overrides the gate)")
         return "\n".join(lines)
 
 
@@ -100,10 +123,18 @@ def run(job: VisionJob, registry: Registry) -> VisionOutcome | None:
         roots = {"data": job.data}
     good = _good_classes(job.good, classes)
     for part, members in split.parts().items():
-        log.info("%s: %d images %s", part, len(members), _count_text(members))
+        log.info("%s: %d images (%s)", part, len(members),
+                 ", ".join(f"{k} {v}" for k, v in folders.counts(members).items()))
+
+    support = folders.counts(split.train)
+    for text in gate.support_warnings(support):
+        log.warning(text)
 
     channels = _channels(job.channels, split.train)
-    spec = InputSpec(channels, job.train.image_size, job.train.image_size)
+    choice = geometry.choose(geometry.sizes_of([s.path for s in split.train]), long_side=job.train.image_size)
+    log.info("input geometry: %d x %d canvas (width x height), %s; images %s", choice.width, choice.height,
+             choice.fit, choice.facts)
+    spec = InputSpec(channels, choice.height, choice.width, choice.fit)
     train_set, val_set, test_set = (_pixels(part, classes, spec) for part in (split.train, split.val, split.test))
     trained = fit(train_set, val_set, classes, job.train, progress=job.progress)
     if not trained.world.main:  # under torchrun, rank 0 exports and registers; the others are done
@@ -112,15 +143,15 @@ def run(job: VisionJob, registry: Registry) -> VisionOutcome | None:
     ref, card, promoted = registry.publish(
         job.name,
         lambda version, staging: _build(job, trained, version, staging, split, roots, fractions, samples, good,
-                                        train_set, test_set),
-        promote=job.promote)
+                                        train_set, test_set, choice, support),
+        promote=job.promote, force=job.force)
     return VisionOutcome(ref=ref, card=card, evaluation=card["metrics"]["test"], promoted=promoted, trained=trained)
 
 
 def _build(
     job: VisionJob, trained: TrainedClassifier, version: str, staging: Path, split: folders.Split,
     roots: dict[str, Path], fractions: dict[str, float], samples: list[folders.Sample], good: list[str],
-    train_set: PixelSet, test_set: PixelSet,
+    train_set: PixelSet, test_set: PixelSet, choice: geometry.Choice, support: dict[str, int],
 ) -> dict[str, Any]:
     import onnxruntime
     import torch
@@ -139,9 +170,12 @@ def _build(
         "good_classes": good,
         "verdicts": "pass/reject by good_classes" if good else "the predicted class (no good class)",
         "input": {"name": INPUT, "dtype": "uint8", "layout": "NCHW", "channels": trained.channels,
-                  "image_size": [trained.image_size, trained.image_size],
+                  "image_size": [trained.height, trained.width],
                   "color_mode": "L" if trained.channels == 1 else "RGB",
-                  "resize": "PIL bilinear to image_size, aspect ratio not kept"},
+                  "fit": choice.fit,
+                  "resize": "PIL bilinear, aspect ratio kept, the rest of the canvas mirrored from the image's border"
+                  if choice.fit == geometry.LETTERBOX else "PIL bilinear to image_size, aspect ratio not kept",
+                  "geometry": choice.facts},
         "normalisation": {"in_graph": True, "formula": "(pixels / 255 - mean) / std",
                           "mean": trained.mean, "std": trained.std},
         "outputs": {"probabilities": PROBS, "heatmap": HEATMAP},
@@ -157,8 +191,12 @@ def _build(
         "training": {**trained.config.as_dict(), "device": trained.device, "seconds": round(trained.seconds, 1),
                      "best_epoch": trained.best_epoch, "epochs_run": len(trained.history),
                      "processes": trained.world.size,
-                     "network": f"SurfaceNet(width={trained.config.width})",
-                     "parameters": sum(p.numel() for p in trained.network.parameters())},
+                     "network": f"SurfaceNet(width={trained.config.width}, stem_stride={trained.network.stem_stride}, "
+                                f"pool={trained.network.pool_mode})",
+                     "parameters": sum(p.numel() for p in trained.network.parameters()),
+                     "learning": trained.learning,
+                     "support": support,
+                     "support_warnings": gate.support_warnings(support)},
         "export": export_facts,
         "artifacts": {"model.onnx": artifact_entry(onnx_path, "fp32")},
         "versions": {"factory_ai": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
@@ -167,6 +205,10 @@ def _build(
     write_card(staging, card)
     fp32_eval, confidences = _evaluate(staging, "model.onnx", test_set, trained.classes, good)
     card["metrics"]["test"] = fp32_eval
+    verdict = gate.judge(fp32_eval, job.limits, learned=trained.learned, train_support=support,
+                         geometry=f"{trained.width} x {trained.height} for images of median size "
+                         f"{choice.facts['median_size'][0]} x {choice.facts['median_size'][1]}")
+    card["gate"] = {**verdict.as_dict(), "limits": asdict(job.limits), "sentence": verdict.sentence()}
     card["drift_reference"] = _drift_reference(train_set, confidences)
     plot_confusion(fp32_eval, staging / "confusion.png", f"{job.name} {version}: confusion matrix (test split)")
 
@@ -181,7 +223,8 @@ def _build(
         card["artifacts"]["model.int8.onnx"] = artifact_entry(int8_path, "int8")
         write_card(staging, card)
         int8_eval, _ = _evaluate(staging, "model.int8.onnx", test_set, trained.classes, good)
-        card["metrics"]["test_int8"] = {k: int8_eval[k] for k in ("n", "accuracy", "errors", "macro_f1")}
+        card["metrics"]["test_int8"] = {k: int8_eval[k] for k in ("n", "accuracy", "errors", "macro_f1",
+                                                                  "balanced_accuracy")}
         card["metrics"]["test_int8"]["accuracy_drop_points"] = round(100 * (fp32_eval["accuracy"] - int8_eval["accuracy"]), 3)
 
     card["metrics"]["val_loss_best"] = min(h["val_loss"] for h in trained.history)
@@ -193,7 +236,8 @@ def _build(
         json.dumps(split.describe(roots, job.train.seed, fractions), indent=1) + "\n", encoding="utf-8"
     )
     (staging / "evaluation.json").write_text(json.dumps(card["metrics"], indent=2) + "\n", encoding="utf-8")
-    _write_history(trained.history, staging)
+    _write_history(trained.history, staging, f"{job.name} {version}: learning curves",
+                   trained.learning.get("prior_entropy"))
     return card
 
 
@@ -250,43 +294,12 @@ def _good_classes(given: list[str], classes: list[str]) -> list[str]:
     return [c for c in classes if c.lower() in GOOD_DEFAULTS]
 
 
-def _write_history(history: list[dict[str, float]], folder: Path) -> None:
+def _write_history(history: list[dict[str, float]], folder: Path, title: str, prior: float | None) -> None:
     with open(folder / "history.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(history[0]))
         writer.writeheader()
         writer.writerows(history)
-    _plot_history(history, folder / "training.png")
-
-
-def _plot_history(history: list[dict[str, float]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    left.plot(epochs, [h["train_loss"] for h in history], label="train")
-    left.plot(epochs, [h["val_loss"] for h in history], label="validation")
-    left.set_xlabel("epoch")
-    left.set_ylabel("loss (log scale)")
-    left.set_yscale("log")
-    left.legend()
-    right.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented)")
-    right.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
-    right.set_xlabel("epoch")
-    right.set_ylabel("accuracy")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def _count_text(samples: list[folders.Sample]) -> str:
-    counts: dict[str, int] = {}
-    for s in samples:
-        counts[s.label] = counts.get(s.label, 0) + 1
-    return "(" + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) + ")"
+    plot_curves(history, folder / "curves.png", title, prior=prior)
 
 
 def _version(dist: str) -> str | None:
