@@ -90,7 +90,7 @@ demo: install sample_data/images sample_data/fleet
 	@mkdir -p $(DEMO)
 	@echo "== training the demo defect classifier on sample_data/images (CPU, $(THREADS) threads)"
 	$(DEMO_ENV) $(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
-		--image-size 96 --width 16 --epochs 60 --patience 20 --int8 --promote --threads $(THREADS)
+		--image-size 96 --width 16 --epochs 12 --patience 12 --int8 --promote --threads $(THREADS)
 	@echo "== inspecting the sample images with onnxruntime (no torch)"
 	$(DEMO_ENV) $(BIN)/factory-ai inspect sample_data/images --heatmaps $(DEMO)/heatmaps --threads $(THREADS) > $(DEMO)/verdicts.tsv
 	@echo "verdicts (path, label, confidence, verdict), first 12 of $$(wc -l < $(DEMO)/verdicts.tsv):"
@@ -117,7 +117,7 @@ demo: install sample_data/images sample_data/fleet
 		'[scheduler.jobs.retrain-vision]' 'interval_seconds = 3600' '[scheduler.jobs.drift]' 'enabled = false' \
 		'[scheduler.jobs.score]' 'enabled = false' '[retrain]' 'work_dir = "retrain"' '[retrain.vision]' \
 		'base_data = "$(CURDIR)/sample_data/images"' 'min_new_labels = 20' 'min_holdout = 10' 'holdout_percent = 30' \
-		'train_args = ["--epochs", "20", "--image-size", "96", "--width", "16", "--patience", "20", "--threads", "$(THREADS)"]' \
+		'train_args = ["--epochs", "6", "--image-size", "96", "--width", "16", "--patience", "6", "--threads", "$(THREADS)"]' \
 		> $(DEMO)/retrain.toml
 	$(DEMO_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain.toml review import $(DEMO)/qa-sorted
 	$(DEMO_ENV) $(BIN)/factory-ai --config $(DEMO)/retrain.toml scheduler --duration $(RETRAIN_SECONDS)
@@ -155,7 +155,7 @@ demo-model: install sample_data/images
 	rm -rf var/demo-model
 	FACTORY_AI_MODELS__DIR=$(CURDIR)/var/demo-model FACTORY_AI_STORE__URL=sqlite:///$(CURDIR)/var/demo-model/factory.db \
 	$(BIN)/factory-ai train vision --data sample_data/images --name demo-surface \
-		--image-size 96 --width 16 --epochs 60 --patience 20 --int8 --threads $(THREADS) --no-progress
+		--image-size 96 --width 16 --epochs 12 --patience 12 --int8 --threads $(THREADS) --no-progress
 	rm -rf models/demo-surface
 	mv var/demo-model/demo-surface models/demo-surface
 

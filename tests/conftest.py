@@ -47,7 +47,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory, sample_images: Path) -> di
 
     models = tmp_path_factory.mktemp("registry")
     job = VisionJob(data=sample_images, name="parts", int8=True, progress=False, calibration_images=48,
-                    train=TrainConfig(epochs=25, image_size=64, width=8, batch_size=16, patience=25, threads=2))
+                    train=TrainConfig(epochs=25, image_size=64, width=8, batch_size=16, patience=25, threads=2,
+                                      min_steps=16))
     outcome = run(job, Registry(models))
     return {"models": models, "outcome": outcome, "ref": outcome.ref}
 

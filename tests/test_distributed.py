@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-ARGS = ["--image-size", "48", "--width", "12", "--epochs", "40", "--patience", "40", "--threads", "1",
+ARGS = ["--image-size", "48", "--width", "12", "--epochs", "10", "--patience", "10", "--threads", "1",
         "--no-progress"]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 

@@ -18,7 +18,11 @@ def invoke(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-def test_train_with_a_given_test_folder_then_manage_versions(plant: Path, sample_images: Path) -> None:
+def test_train_with_a_given_test_folder_then_manage_versions(plant: Path, sample_images: Path, monkeypatch) -> None:
+    # Version management, not model quality: the two-epoch models here are let through the gate
+    # (tests/test_vision_robust.py holds the gate to its defaults).
+    for key, value in (("GATE_MARGIN", "0"), ("MAX_FALSE_REJECT", "1"), ("MAX_ESCAPE", "1")):
+        monkeypatch.setenv(f"FACTORY_AI_VISION__{key}", value)
     data, test = plant / "data", plant / "test"
     for label in ("good", "scratch", "spot"):
         files = sorted((sample_images / label).glob("*.png"))

@@ -46,8 +46,9 @@ def plant(tmp_path: Path):  # noqa: ANN201
     from factory_ai.vision.train.pipeline import VisionJob, run
 
     generate(tmp_path / "fresh", per_class=20, size=96, seed=11)
-    run(VisionJob(data=tmp_path / "fresh", name="surface", progress=False,
-                  train=TrainConfig(epochs=1, image_size=32, width=4, batch_size=16, threads=2)),
+    # Weak on purpose, so it fails its own gate: forced into service, as a plant might have done.
+    run(VisionJob(data=tmp_path / "fresh", name="surface", progress=False, force=True,
+                  train=TrainConfig(epochs=1, image_size=32, width=4, batch_size=16, threads=2, min_steps=4)),
         Registry(tmp_path / "models"))
     settings = load_settings(environ={"FACTORY_AI_STORE__URL": f"sqlite:///{tmp_path / 'factory.db'}",
                                       "FACTORY_AI_MODELS__DIR": str(tmp_path / "models"),
@@ -105,8 +106,12 @@ def test_a_better_challenger_from_an_external_command_is_promoted(plant, tmp_pat
     assert again.status == "skipped" and "0 new labels since the last retrain" in again.error
 
 
-def test_a_challenger_trained_here_that_does_not_win_by_the_margin_is_refused(plant) -> None:  # noqa: ANN001
+def test_a_challenger_trained_here_that_does_not_win_by_the_margin_is_refused(plant, monkeypatch) -> None:  # noqa: ANN001
     settings, store = plant
+    # The challenger's own gate is opened wide (the child reads the environment), so that this
+    # test reaches the holdout comparison; the gate's refusal has a test of its own.
+    for key, value in (("GATE_MARGIN", "0"), ("MAX_FALSE_REJECT", "1"), ("MAX_ESCAPE", "1")):
+        monkeypatch.setenv(f"FACTORY_AI_VISION__{key}", value)
     settings.retrain.vision.margin = 0.6  # more than any model can gain over the weak champion
     settings.retrain.vision.train_args = ["--epochs", "2", "--image-size", "32", "--width", "4", "--threads", "2"]
     ctx = JobContext(settings=settings, store=store, registry=Registry(settings.models_dir))
@@ -122,6 +127,28 @@ def test_a_challenger_trained_here_that_does_not_win_by_the_margin_is_refused(pl
     log = (Path(d["work_dir"]) / "training.log").read_text()
     assert "surface v2" in log or "v2" in log
     assert json.dumps(d)  # the history row holds plain JSON
+
+
+def test_a_challenger_that_failed_its_gate_never_wins(plant, tmp_path: Path) -> None:  # noqa: ANN001
+    """The demo model beats the weak champion on the holdout, but its card (edited here) says it
+    failed its gate before service: the job keeps the champion and says why."""
+    settings, store = plant
+    script = ("import json,shutil,sys; t = sys.argv[2] + '/surface/v2'; "
+              "shutil.copytree(sys.argv[1], t, ignore=shutil.ignore_patterns('*.png','*.pt')); "
+              "c = json.load(open(t + '/card.json')); "
+              "c['gate'] = {'passed': False, 'sentence': 'kept out of service: false-reject rate 40.0% over the limit 10%'}; "
+              "json.dump(c, open(t + '/card.json', 'w')); sys.exit(3)")
+    settings.retrain.vision.command = [sys.executable, "-c", script, str(ROOT / "models" / "demo-surface" / "v1"),
+                                       "{models_dir}"]
+    ctx = JobContext(settings=settings, store=store, registry=Registry(settings.models_dir))
+    run = Scheduler(ctx).run("retrain-vision")
+    assert run.status == "ok", run.error
+    d = run.detail
+    assert d["challenger"]["accuracy"] > d["champion"]["accuracy"]
+    assert d["decision"] == "kept champion"
+    assert d["reason"] == ("the challenger failed its gate before service: kept out of service: false-reject rate "
+                           "40.0% over the limit 10%")
+    assert Registry(settings.models_dir).current("surface") == "v1"
 
 
 def test_a_failed_training_command_fails_the_job_with_its_output(plant) -> None:  # noqa: ANN001
