@@ -136,7 +136,7 @@ def test_a_challenger_that_failed_its_gate_never_wins(plant, tmp_path: Path) -> 
     script = ("import json,shutil,sys; t = sys.argv[2] + '/surface/v2'; "
               "shutil.copytree(sys.argv[1], t, ignore=shutil.ignore_patterns('*.png','*.pt')); "
               "c = json.load(open(t + '/card.json')); "
-              "c['gate'] = {'passed': False, 'sentence': 'kept out of service: false-reject rate 40.0% over the limit 10%'}; "
+              "c['gate'] = dict(passed=False, sentence='kept out of service: false-reject rate 40.0% over the limit 10%'); "
               "json.dump(c, open(t + '/card.json', 'w')); sys.exit(3)")
     settings.retrain.vision.command = [sys.executable, "-c", script, str(ROOT / "models" / "demo-surface" / "v1"),
                                        "{models_dir}"]
