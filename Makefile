@@ -96,6 +96,16 @@ demo: install sample_data/images sample_data/fleet
 	@echo "verdicts (path, label, confidence, verdict), first 12 of $$(wc -l < $(DEMO)/verdicts.tsv):"
 	@head -n 12 $(DEMO)/verdicts.tsv
 	@echo "... all verdicts in $(DEMO)/verdicts.tsv, heatmap overlays in $(DEMO)/heatmaps, results in $(DEMO)/factory.db"
+	@echo "== day one for quality: an anomaly detector trained on the GOOD sample parts only, then shown parts with"
+	@echo "   scratches, spots and cracks it never saw (a fresh sample set), and judged on them"
+	@rm -rf $(DEMO)/unseen && $(BIN)/factory-ai sample-data images --out $(DEMO)/unseen --per-class 20 --seed 23
+	$(DEMO_ENV) $(BIN)/factory-ai train anomaly --data sample_data/images/good --test $(DEMO)/unseen \
+		--name demo-anomaly --epochs 20 --threads $(THREADS) --no-progress
+	$(DEMO_ENV) $(BIN)/factory-ai inspect $(DEMO)/unseen/crack $(DEMO)/unseen/good --model demo-anomaly --json \
+		--threads $(THREADS) --no-store > $(DEMO)/anomaly-verdicts.jsonl
+	@echo "the detector on 20 cracks (a defect type it was never shown) and 20 good parts, first lines of $(DEMO)/anomaly-verdicts.jsonl:"
+	@head -n 3 $(DEMO)/anomaly-verdicts.jsonl
+	@echo "verdict counts: $$(grep -o '"verdict": "[a-z]*"' $(DEMO)/anomaly-verdicts.jsonl | sort | uniq -c | tr -s ' ' | tr '\n' ';')"
 	@echo "== training the demo failure forecast on sample_data/fleet (12 pumps, hourly)"
 	$(DEMO_ENV) $(BIN)/factory-ai train forecast $(FLEET_ARGS) --name demo-fleet --promote --threads $(THREADS) --no-progress
 	@echo "== forecasting every pump from its latest 24 hours with onnxruntime (no torch)"

@@ -70,10 +70,19 @@ class RuntimeSettings(_Section):
 
 class InspectSettings(_Section):
     model: str = Field(default="demo-surface", description="Registry name (or folder) of the vision model.")
+    models: list[str] = Field(
+        default_factory=list, description="Several inspection models on one line, e.g. [\"surface-anomaly\", "
+        "\"surface-classes\"]: a part is rejected if any model rejects it, and the stored inspection keeps every "
+        "model's answer. Empty: the one model above.")
     batch: int = Field(default=16, ge=1, le=1024)
     max_pixels: int = Field(
         default=40_000_000, ge=1, description="Larger images are refused (decompression-bomb guard)."
     )
+
+    @property
+    def names(self) -> list[str]:
+        """The inspection models in use, in order: ``models``, else ``model`` alone."""
+        return list(self.models) or [self.model]
 
 
 class VisionSettings(_Section):

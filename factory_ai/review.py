@@ -11,6 +11,7 @@ image) can become training data; a flagged image that was not kept is labelled b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,8 +25,9 @@ from factory_ai.store.types import utcnow
 
 REVIEW_VERDICT = "review"
 
-# (model_name, model_version) -> (classes, good classes): read from the model's card
-ClassesOf = Callable[[str | None, str | None], tuple[list[str], list[str]]]
+# (model_name, model_version) -> (classes, good classes[, whether new names are accepted]): from the card
+ClassesOf = Callable[[str | None, str | None], tuple]
+NEW_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,49}$")
 
 
 @dataclass(frozen=True)
@@ -52,15 +54,32 @@ def _waiting(query):  # noqa: ANN001, ANN202
             .where(or_(Inspection.verdict == REVIEW_VERDICT, Review.flagged.is_(True)), Review.label.is_(None)))
 
 
+def choices(inspection: Inspection, classes_of: ClassesOf) -> tuple[list[str], list[str], bool]:
+    """What a reviewer may call this part: the classes of every model that judged it, their good
+    classes, and whether a new name (a defect type not seen before) is accepted."""
+    judges = [(inspection.model_name, inspection.model_version)] + [
+        (name, answer.get("version")) for name, answer in (inspection.answers or {}).items()
+        if name != inspection.model_name]
+    classes, good, open_set = [], [], False
+    for name, version in judges:
+        found = classes_of(name, version)
+        classes += [c for c in found[0] if c not in classes]
+        good += [c for c in found[1] if c not in good]
+        open_set = open_set or (len(found) > 2 and bool(found[2]))
+    return classes, good, open_set
+
+
 def label(session: Session, inspection_id: int, value: str, reviewer: str, classes_of: ClassesOf) -> Review:
     """Record ``value`` as the true class of the inspection's image."""
     inspection = _inspection(session, inspection_id)
-    classes, good = classes_of(inspection.model_name, inspection.model_version)
+    classes, good, open_set = choices(inspection, classes_of)
     bad = [c for c in classes if c not in good]
     if value == "pass" and len(good) == 1:
         value = good[0]
     elif value == "reject" and len(bad) == 1:  # a good/defect model: reject names its one defect class
         value = bad[0]
+    if value not in classes and open_set and NEW_NAME.match(value) and value not in ("pass", "reject"):
+        classes.append(value)  # a defect type named here for the first time
     if value not in classes:
         hint = "".join(f" (or {word})" for word, names in (("pass", good), ("reject", bad)) if len(names) == 1)
         raise DataError(f"label {value!r} is not a class of {inspection.model_name} {inspection.model_version}: "
@@ -78,12 +97,16 @@ def flag(session: Session, inspection_id: int, reviewer: str) -> Review:
     return review
 
 
-def labelled(session: Session, model_name: str | None = None, since: datetime | None = None) -> list[tuple[str, str, int]]:
-    """(kept image path, label, inspection id) of every labelled inspection with a kept image."""
+def labelled(session: Session, model_name: str | list[str] | None = None,
+             since: datetime | None = None) -> list[tuple[str, str, int]]:
+    """(kept image path, label, inspection id) of every labelled inspection with a kept image,
+    of the inspections the named model (or any of the named models) judged."""
     query = (select(Inspection.image_path, Review.label, Inspection.id)
              .join(Review, Review.inspection_id == Inspection.id)
              .where(Review.label.is_not(None), Inspection.image_path.is_not(None)).order_by(Inspection.id))
-    if model_name:
+    if isinstance(model_name, list):
+        query = query.where(Inspection.model_name.in_(model_name))
+    elif model_name:
         query = query.where(Inspection.model_name == model_name)
     if since is not None:
         query = query.where(Review.labelled_at >= since)
@@ -103,17 +126,3 @@ def _review(session: Session, inspection_id: int) -> Review:
         review = Review(inspection_id=inspection_id)
         session.add(review)
     return review
-
-
-def card_classes(registry) -> ClassesOf:  # noqa: ANN001 - a Registry
-    """A :data:`ClassesOf` that reads the judging model's card from the registry."""
-    from factory_ai.registry import read_card
-
-    def classes_of(name: str | None, version: str | None) -> tuple[list[str], list[str]]:
-        if not name:
-            raise DataError("the inspection names no model, so its classes are unknown")
-        ref = registry.resolve(f"{name}:{version}" if version else name)
-        card = read_card(ref.path)
-        return list(card.get("classes", [])), list(card.get("good_classes", []))
-
-    return classes_of

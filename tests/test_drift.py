@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import select
 
 from factory_ai.config import load_settings
-from factory_ai.drift.reference import summarize
 from factory_ai.drift.stats import ks, psi
+from factory_ai.reference import summarize
 from factory_ai.registry import Registry
 from factory_ai.scheduler.jobs import JobContext
 from factory_ai.scheduler.service import Scheduler

@@ -10,9 +10,9 @@ import pytest
 
 from factory_ai.errors import DataError
 from factory_ai.forecast.features import Preprocessor, summarise, summary_names
-from factory_ai.forecast.history import build
-from factory_ai.forecast.readers import AI4I_LEAKS, read
 from factory_ai.forecast.targets import label_rows, runs
+from factory_ai.history.frame import build
+from factory_ai.history.readers import AI4I_LEAKS, read
 
 
 def _cmapss_lines(units: dict[int, int], rng: np.random.Generator) -> str:

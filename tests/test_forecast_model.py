@@ -10,7 +10,7 @@ import pytest
 from factory_ai.errors import ModelError
 from factory_ai.forecast.model import ForecastModel
 from factory_ai.forecast.predict import forecast_assets
-from factory_ai.forecast.readers import read
+from factory_ai.history.readers import read
 from factory_ai.registry import Registry
 
 pytestmark = pytest.mark.slow
@@ -48,8 +48,8 @@ def test_the_model_learned_remaining_life_and_calibrated_risk(forecast_trained) 
 
 def test_line_side_latest_window_matches_the_training_windows(forecast_trained, fleet) -> None:
     """predict's latest-window path must feed the model exactly what training and evaluation saw."""
-    from factory_ai.forecast.readers import add_events, read_events
     from factory_ai.forecast.targets import runs
+    from factory_ai.history.readers import add_events, read_events
 
     model = ForecastModel.load(forecast_trained["ref"].path, device="cpu", threads=2)
     history, _ = read(fleet / "readings.csv", "csv", time_col="timestamp")

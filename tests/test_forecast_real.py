@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from factory_ai.forecast.readers import read
+from factory_ai.history.readers import read
 from factory_ai.registry import Registry
 from tests.conftest import shared_dataset
 

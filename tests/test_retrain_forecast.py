@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from factory_ai.config import load_settings
-from factory_ai.forecast.readers import read_store
+from factory_ai.forecast import retrain as forecast
+from factory_ai.history.readers import read_store
 from factory_ai.registry import Registry
-from factory_ai.retrain import forecast
 from factory_ai.scheduler.jobs import JobContext
 from factory_ai.scheduler.service import Scheduler
 from factory_ai.store import Store
@@ -24,7 +24,7 @@ SIGNALS = ["load", "vibration", "temperature", "pressure", "current"]
 
 def load_fleet(store: Store, fleet: Path, spool: Path) -> int:
     """The fleet's past readings into the store with their own timestamps (a historian backfill)."""
-    from factory_ai.forecast.readers import read
+    from factory_ai.history.readers import read
     from factory_ai.ingest.backfill import backfill
 
     history, _ = read(fleet / "readings.csv", asset_col="asset", time_col="timestamp")
@@ -96,7 +96,7 @@ def test_the_export_freezes_whole_failure_runs_out_of_training(plant, fleet: Pat
         assert not ((times >= start - pd.Timedelta("1s")) & (times <= end + pd.Timedelta("1s"))).any()
         assert run.frame["time"].iloc[-1] == pytest.approx(run.failure)
     # The export reads back as the history it came from, minus the holdout.
-    from factory_ai.forecast.readers import read
+    from factory_ai.history.readers import read
 
     back, _ = read(first.data, events=first.events)
     assert len(back.frame) == len(train)

@@ -77,6 +77,7 @@ def test_import_contract() -> None:
     proc = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "line-side code never imports torch KEPT" in proc.stdout
+    assert "Contracts: 2 kept, 0 broken." in proc.stdout  # the torch line and the layers
 
 
 def test_predict_runs_and_stores_without_torch(tmp_path: Path) -> None:

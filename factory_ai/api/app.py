@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -22,14 +22,12 @@ from pydantic import BaseModel, Field
 
 from factory_ai import __version__
 from factory_ai.api import store_access
-
-if TYPE_CHECKING:
-    from factory_ai.daemon.service import Daemon
+from factory_ai.api.plant import Plant
 
 MAX_UPLOAD = 50 * 1024 * 1024  # bytes; the decoder has its own pixel limit as well
 
 
-def create_app(daemon: Daemon) -> FastAPI:
+def create_app(daemon: Plant) -> FastAPI:
     app = FastAPI(title="factory-ai", version=__version__,
                   description="Quality control and predictive maintenance beside the production line.")
 
@@ -51,7 +49,7 @@ def create_app(daemon: Daemon) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:
-        return Response(daemon.metrics.text(), media_type=CONTENT_TYPE_LATEST)
+        return Response(daemon.metrics_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/api/v1/assets", summary="Assets with their sensors and latest forecast")
     def assets() -> list[dict[str, Any]]:
@@ -73,7 +71,7 @@ def create_app(daemon: Daemon) -> FastAPI:
         if len(data) > MAX_UPLOAD:
             raise HTTPException(413, f"image larger than {MAX_UPLOAD // (1024 * 1024)} MB")
         try:
-            verdict = daemon.inspector.inspect(data, source or f"upload:{image.filename or 'image'}", line, via="http")
+            verdict = daemon.inspect(data, source or f"upload:{image.filename or 'image'}", line, via="http")
         except RuntimeError as exc:  # no model can be loaded
             raise HTTPException(503, str(exc)) from None
         return JSONResponse(verdict, status_code=422 if verdict["verdict"] == "error" else 200)
@@ -91,9 +89,9 @@ def create_app(daemon: Daemon) -> FastAPI:
     @app.post("/api/v1/review/{inspection_id}", summary="Label an inspection's image with its true class",
               dependencies=[Depends(require_token)])
     def review_label(inspection_id: int, body: LabelBody) -> dict[str, Any]:
-        from factory_ai import review
+        from factory_ai import families, review
 
-        classes = review.card_classes(daemon.registry)
+        classes = families.card_classes(daemon.registry)
         done = change(lambda s: review.label(s, inspection_id, body.label, body.reviewer or "api", classes))
         return {"inspection_id": inspection_id, "label": done.label, "reviewer": done.reviewer}
 

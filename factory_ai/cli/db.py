@@ -67,7 +67,7 @@ def import_readings(
     """Backfill past readings with their own timestamps (a historian export), so that recorded
     failures line up with them and the forecast can be retrained from the store.
     Unreadable values are refused and counted; importing the same file again adds nothing."""
-    from factory_ai.forecast.readers import read
+    from factory_ai.history.readers import read
     from factory_ai.ingest.backfill import backfill
 
     fmt = "parquet" if path.suffix.lower() == ".parquet" else "csv"

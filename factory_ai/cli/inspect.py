@@ -18,9 +18,12 @@ def inspect(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Image files, folders (searched recursively) or glob patterns.",
                                       show_default=False),
-    model: str | None = typer.Option(None, "--model", "-m", help="Registry NAME, NAME:VERSION or a model folder. "
-                                     "Default: inspect.model from the config (demo-surface)."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per image: path, label, confidence, verdict, error."),
+    model: list[str] = typer.Option([], "--model", "-m", help="Registry NAME, NAME:VERSION or a model folder: a defect "
+                                    "classifier or an anomaly detector. Repeat it to judge with several models as "
+                                    "a line does (rejected if any rejects). Default: [inspect] models, else "
+                                    "[inspect] model (demo-surface)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image: path, label, confidence, verdict, "
+                                 "error, and score (the calibrated anomaly score) when an anomaly detector judges."),
     heatmaps: Path | None = typer.Option(None, "--heatmaps", help="Write heatmap overlays (PNG) into this folder.",
                                          file_okay=False),
     batch: int | None = typer.Option(None, "--batch", min=1, max=1024, help="Images per inference call (default 16)."),
@@ -34,24 +37,35 @@ def inspect(
 ) -> None:
     """Judge images: one line per image with path, label, confidence and verdict.
 
-    The verdict is 'pass' or 'reject' (by the model's good classes), or the class itself
-    for models without a good class, and 'review' when the confidence is below the model's
-    threshold. A file that cannot be judged gets verdict 'error' and a reason, the rest are
-    still judged, and the exit code is 2. Exit code 1: the model or the store is unusable.
+    With a defect classifier, the verdict is 'pass' or 'reject' (by the model's good
+    classes), or the class itself for models without a good class, and 'review' when the
+    confidence is below the model's threshold. With an anomaly detector (trained on good
+    parts only) the label is 'good' or 'anomaly', the verdict comes from its calibrated score
+    (1.0 is its threshold, with a review band around it), and the heatmap is its anomaly map.
+    Several --model: rejected if any model rejects, review if any asks, else pass; the stored
+    inspection keeps every model's answer. A file that cannot be judged gets verdict 'error'
+    and a reason, the rest are still judged, and the exit code is 2. Exit code 1: a model or
+    the store is unusable.
     """
-    from factory_ai.vision.classifier import DefectClassifier
+    from factory_ai import families
+    from factory_ai.vision.combine import combine
     from factory_ai.vision.heatmap import save_overlay
     from factory_ai.vision.inspect import collect, judge
 
     if device not in (None, "auto", "cpu", "cuda"):
         raise typer.BadParameter("use auto, cpu or cuda", param_hint="--device")
     settings = ctx.obj.settings
-    ref = ctx.obj.registry().resolve(model or settings.inspect.model)
-    classifier = DefectClassifier.load(
-        ref.path, int8=int8, device=device or settings.runtime.device,
-        threads=settings.runtime.threads if threads is None else threads, review_below=review_below,
-    )
-    log.info("model %s %s on %s (%d threads)", ref.name, ref.version, classifier.provider, classifier.model.threads)
+    registry = ctx.obj.registry()
+    refs = [registry.resolve(name) for name in (model or settings.inspect.names)]
+    models = []
+    for ref in refs:
+        loaded = families.load(ref.path, int8=int8, device=device or settings.runtime.device,
+                               threads=settings.runtime.threads if threads is None else threads)
+        if review_below is not None and hasattr(loaded, "review_below"):
+            loaded.review_below = review_below
+        models.append(loaded)
+        log.info("model %s %s on %s (%d threads)", ref.name, ref.version, loaded.provider, loaded.model.threads)
+    with_score = any(getattr(m, "gives_score", False) for m in models)
     database = ctx.obj.store() if store else None
     keep = _Keeper(settings) if store else None
 
@@ -63,23 +77,27 @@ def inspect(
     latencies: list[float] = []
 
     for result in missing:
-        _emit(result, as_json)
+        _emit(result, as_json, with_score)
         verdicts["error"] += 1
-    for results in judge(files, classifier, batch=batch or settings.inspect.batch,
-                         max_pixels=settings.inspect.max_pixels, keep_images=heatmaps is not None):
+    streams = [judge(files, m, batch=batch or settings.inspect.batch, max_pixels=settings.inspect.max_pixels,
+                     keep_images=heatmaps is not None and i == 0) for i, m in enumerate(models)]
+    for batches in zip(*streams, strict=True):
         rows = []
-        for result in results:
+        for answers in zip(*batches, strict=True):
+            result, decider = combine([(ref.name, ref.version, r) for ref, r in zip(refs, answers, strict=True)])
+            if result.image is None:
+                result.image = answers[0].image
             heatmap_path = None
             if heatmaps is not None and result.heatmap is not None and result.image is not None:
                 heatmap_path = _heatmap_name(heatmaps, Path(result.path), root)
                 save_overlay(result.image, result.heatmap, heatmap_path)
                 result.image = None
-            _emit(result, as_json)
+            _emit(result, as_json, with_score)
             verdicts[result.verdict] += 1
             if result.latency_ms is not None:
                 latencies.append(result.latency_ms)
             if database is not None:
-                row = _row(result, ref, classifier.provider, line, heatmap_path)
+                row = _row(result, refs[decider], models[decider].provider, line, heatmap_path)
                 row.image_path = keep(result)
                 rows.append(row)
         if database is not None and store_error is None:
@@ -92,7 +110,7 @@ def inspect(
     mean_ms = sum(latencies) / len(latencies) if latencies else 0.0
     typer.echo(
         f"{total} images: " + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
-        + f" | {ref.name} {ref.version} on {classifier.provider}, {mean_ms:.1f} ms/image"
+        + " | " + " + ".join(f"{r.name} {r.version}" for r in refs) + f" on {models[0].provider}, {mean_ms:.1f} ms/image"
         + ("" if database is None else f" | stored in {database.where}" if store_error is None else ""),
         err=True,
     )
@@ -105,9 +123,9 @@ def inspect(
         raise typer.Exit(2)
 
 
-def _emit(result, as_json: bool) -> None:  # noqa: ANN001
+def _emit(result, as_json: bool, with_score: bool) -> None:  # noqa: ANN001
     if as_json:
-        sys.stdout.write(json.dumps(result.as_json()) + "\n")
+        sys.stdout.write(json.dumps(result.as_json(with_score)) + "\n")
     elif result.error:
         sys.stdout.write(f"{result.path}\t-\t-\terror: {result.error}\n")
     else:

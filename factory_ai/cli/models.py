@@ -43,6 +43,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON."),
 ) -> None:
     """A model's card: classes, input, thresholds, metrics, artifacts with sha256."""
+    from factory_ai.families import FAMILIES
     from factory_ai.registry import read_card
 
     ref = ctx.obj.registry().resolve(model)
@@ -51,10 +52,9 @@ def show(
         typer.echo(json.dumps(card, indent=2))
         return
     typer.echo(f"{ref.name} {ref.version}  ({ref.path})")
-    typer.echo(f"family:     {card.get('family')}   created {card.get('created_at')}")
-    if "classes" in card:
-        typer.echo(f"classes:    {', '.join(card['classes'])}")
-        typer.echo(f"pass:       {', '.join(card.get('good_classes') or []) or '(none: the verdict is the class)'}")
+    family = FAMILIES.get(str(card.get("family")))
+    typer.echo(f"family:     {card.get('family')}" + (f" ({family.title})" if family else " (unknown to this factory-ai)")
+               + f"   created {card.get('created_at')}")
     if "input" in card:
         inp = card["input"]
         size = inp.get("image_size") or ["?", "?"]
@@ -66,45 +66,14 @@ def show(
                        f"{g['median_size'][1]} ({g.get('rule')})")
     if "thresholds" in card:
         typer.echo(f"thresholds: {card['thresholds']}")
-    test = card.get("metrics", {}).get("test")
-    if test and "accuracy" in test:
-        balanced = f", balanced accuracy {test['balanced_accuracy']:.2%}" if "balanced_accuracy" in test else ""
-        typer.echo(f"test:       accuracy {test['accuracy']:.2%}{balanced}, macro F1 {test['macro_f1']:.3f} "
-                   f"on {test['n']} images")
-        if "baseline" in test:
-            base = test["baseline"]
-            typer.echo(f"            (always the commonest class: accuracy {base['accuracy']:.2%}, balanced accuracy "
-                       f"{base['balanced_accuracy']:.2%}, macro F1 {base['macro_f1']:.3f})")
-        for key in ("escape_rate", "false_reject_rate"):
-            if test.get(key) is not None:
-                typer.echo(f"            {key.replace('_', ' ')} {test[key]:.2%}")
-        for name_, m in test.get("per_class", {}).items():
-            typer.echo(f"            {name_}: recall {m['recall']:.2f}, F1 {m['f1']:.2f}, {m['support']} test images"
-                       + (f", {card['training']['support'][name_]} training images"
-                          if name_ in (card.get("training") or {}).get("support", {}) else ""))
-    for text in (card.get("training") or {}).get("support_warnings", []):
-        typer.echo(f"warning:    {text}")
-    if isinstance(card.get("gate"), dict):
-        typer.echo(f"gate:       {'passed' if card['gate'].get('passed') else 'FAILED'}: {card['gate'].get('sentence')}")
-    learning = (card.get("training") or {}).get("learning")
-    if learning:
-        typer.echo(f"learning:   best training loss {learning['best_train_loss']:.3f} against the class-prior entropy "
-                   f"{learning['prior_entropy']:.3f} ({'learned' if learning['learned'] else 'DID NOT LEARN'}; "
-                   f"{len(learning['attempts'])} attempt(s))")
+    for line in (family.describe(card) if family else []):
+        typer.echo(line)
+    if family is not None:
+        passed, sentence = family.gate(card)
+        if isinstance(card.get("gate"), dict):
+            typer.echo(f"gate:       {'passed' if passed else 'FAILED'}: {sentence}")
     if (ref.path / "curves.png").is_file():
-        typer.echo(f"curves:     {ref.path / 'curves.png'} (training and validation loss and macro-F1 per epoch)")
-    if card.get("family") == "forecast":
-        typer.echo(f"forecast:   {card['task']}, window {card['window']} rows, horizon {card['horizon']:g} "
-                   f"{card['time_unit']}s" + (f", RUL cap {card['rul_cap']:g}" if card.get("rul_cap") else ""))
-        typer.echo(f"channels:   {', '.join(card['features']['channels'])} ({card['features']['regimes']} regimes)")
-        typer.echo(f"combine:    {json.dumps(card['combine'])}")
-        for part in ("validation", "test"):
-            m = card.get("metrics", {}).get(part)
-            if m:
-                typer.echo(f"{part + ':':<11} {_forecast_line(m)}")
-    int8 = card.get("metrics", {}).get("test_int8")
-    if int8:
-        typer.echo(f"int8:       accuracy {int8['accuracy']:.2%}")
+        typer.echo(f"curves:     {ref.path / 'curves.png'} (training and validation loss and a figure of merit per epoch)")
     for artifact, info in card.get("artifacts", {}).items():
         typer.echo(f"artifact:   {artifact} {info.get('precision', '')} {info.get('bytes', 0):,} bytes sha256 {info.get('sha256')}")
     if "dataset" in card:
@@ -176,26 +145,10 @@ def pull(
 
 
 def _test_figure(card: dict) -> str:
-    """The one test figure a model list shows: accuracy for classifiers, RMSE or F1 for forecasts."""
-    test = card.get("metrics", {}).get("test") or {}
-    if isinstance(test.get("accuracy"), float):
-        figure = f"{test['accuracy']:.2%}"
-        if isinstance(test.get("balanced_accuracy"), float):
-            figure += f" bal {test['balanced_accuracy']:.2%}"
-        return figure + ("" if (card.get("gate") or {}).get("passed", True) else " (gate failed)")
-    if test.get("rul"):
-        return f"RMSE {test['rul']['rmse_capped_truth']:.2f}"
-    if test.get("risk"):
-        return f"F1 {test['risk']['f1']:.3f}"
-    return "-"
+    """The one test figure a model list shows, as its family words it."""
+    from factory_ai.families import FAMILIES
 
-
-def _forecast_line(m: dict) -> str:
-    parts = [f"{m['n']} windows ({m['scope']})"]
-    if m.get("rul"):
-        r = m["rul"]
-        parts.append(f"RMSE {r['rmse_capped_truth']:.2f}, interval coverage {r['interval_coverage']:.0%}")
-    if m.get("risk"):
-        k = m["risk"]
-        parts.append(f"risk F1 {k['f1']:.3f}, PR-AUC {k['pr_auc']:.3f}")
-    return "; ".join(parts)
+    family = FAMILIES.get(str(card.get("family")))
+    if family is None:
+        return "-"
+    return family.figure(card) + ("" if family.gate(card)[0] else " (gate failed)")

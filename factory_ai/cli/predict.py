@@ -43,7 +43,7 @@ def predict(
     """
     from factory_ai.forecast.model import ForecastModel
     from factory_ai.forecast.predict import forecast_assets
-    from factory_ai.forecast.readers import read, read_events, read_store
+    from factory_ai.history.readers import read, read_events, read_store
 
     if device not in (None, "auto", "cpu", "cuda"):
         raise typer.BadParameter("use auto, cpu or cuda", param_hint="--device")
@@ -58,7 +58,7 @@ def predict(
         assert database is not None
         history, notes = read_store(database, list(assets) or None)
     if events is not None:
-        from factory_ai.forecast.readers import add_events
+        from factory_ai.history.readers import add_events
 
         add_events(history, read_events(events, history.time_unit))
     for note in notes:

@@ -38,11 +38,11 @@ def label(ctx: typer.Context, inspection_id: int = typer.Argument(..., help="Ins
           value: str = typer.Argument(..., help="The true class (a class of the judging model), or pass."),
           by: str = typer.Option(None, "--by", help="Reviewer (default: your user name).")) -> None:
     """Record the true class of a part's image."""
-    from factory_ai import review
+    from factory_ai import families, review
 
     store = ctx.obj.store()
     with store.session() as session:
-        result = review.label(session, inspection_id, value, by or current_user(), review.card_classes(ctx.obj.registry()))
+        result = review.label(session, inspection_id, value, by or current_user(), families.card_classes(ctx.obj.registry()))
     typer.echo(f"inspection {inspection_id} labelled {result.label}")
     store.close()
 
@@ -69,21 +69,20 @@ def import_sorted(ctx: typer.Context,
                   by: str = typer.Option(None, "--by")) -> None:
     """Judge images that QA has already sorted by class, and record each folder name as the label.
 
-    Each image is judged by the current vision model (so the store shows what the model thought),
-    kept in [daemon] images_dir, and labelled: training data for the next retrain-vision.
+    Each image is judged by the line's first inspection model (so the store shows what the model
+    thought), kept in [daemon] images_dir, and labelled: training data for the next retrain-vision.
     """
-    from factory_ai import review
+    from factory_ai import families, review
     from factory_ai.store.records import inspection_row
     from factory_ai.vision.archive import ImageArchive
-    from factory_ai.vision.classifier import DefectClassifier
     from factory_ai.vision.images import IMAGE_SUFFIXES
     from factory_ai.vision.inspect import judge_bytes
 
     settings = ctx.obj.settings
     registry = ctx.obj.registry()
-    ref = registry.resolve(settings.inspect.model)
-    classifier = DefectClassifier.load(ref.path, device=settings.runtime.device, threads=settings.runtime.threads)
-    classes_of = review.card_classes(registry)
+    ref = registry.resolve(settings.inspect.names[0])
+    classifier = families.load(ref.path, device=settings.runtime.device, threads=settings.runtime.threads)
+    classes_of = families.card_classes(registry)
     archive = ImageArchive(settings.resolve(settings.daemon.images_dir))
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
                    and p.parent != folder)

@@ -169,3 +169,70 @@ def forecast(
         return
     typer.echo(outcome.summary())
     record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
+
+
+@app.command("anomaly", no_args_is_help=True)
+def anomaly(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Folder of good parts' images (searched recursively; no labels).",
+                              exists=True, file_okay=False, show_default=False),
+    name: str = typer.Option(..., "--name", help="Registry name of the detector, e.g. line3-anomaly.", show_default=False),
+    test: Path | None = typer.Option(None, "--test", help="Labelled test folder: good/ and one folder per defect type "
+                                     "(any names). Without it the detector is judged on synthetic flaws.",
+                                     exists=True, file_okay=False),
+    masks: Path | None = typer.Option(None, "--masks", help="Defect masks for the test images, MASKS/<type>/<image "
+                                      "stem>*.png: adds pixel AUROC and PRO.", exists=True, file_okay=False),
+    max_false_reject: float = typer.Option(0.01, "--max-false-reject", min=0.0001, max=0.5,
+                                           help="Share of good parts the threshold may reject (set on held-out good "
+                                           "images): the calibrated score 1.0."),
+    epochs: int = typer.Option(30, "--epochs", min=1, help="Most epochs; stops early when the validation loss stalls."),
+    image_size: int | None = typer.Option(None, "--image-size", min=16, max=2048, show_default="chosen from the data",
+                                          help="Long side of the input canvas (as for train vision)."),
+    width: int = typer.Option(24, "--width", min=4, max=256, help="Network width."),
+    batch_size: int = typer.Option(16, "--batch-size", min=2),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch; 0 = all cores."),
+    seed: int = typer.Option(0, "--seed"),
+    int8: bool = typer.Option(False, "--int8", help="Also write a static int8 model and record its AUROC."),
+    promote: bool = typer.Option(False, "--promote", help="Put the new version in service at once (the first "
+                                 "version of a name always is), if it passes the gate."),
+    force: bool = typer.Option(False, "--force", help="With --promote (or a first version): into service even if it "
+                               "fails the gate; the history records that it was forced."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train an anomaly detector on good parts only, export it to ONNX and register it.
+
+    For day one, when a line has thousands of good parts and a handful of defects: the
+    detector learns the good part (by finding synthetic flaws pasted on good images) and
+    flags whatever departs from it, with a pixel anomaly map. Its score is calibrated on
+    held-out good images so that 1.0 is the threshold that rejects --max-false-reject of
+    good parts; a review band lies around it. Writes models/NAME/vN/ with model.onnx,
+    card.json, evaluation.json, scores.png (score histograms and ROC), sheet.png (the
+    highest-scoring test parts with their maps) and curves.png.
+
+    The gate before service: image AUROC a clear step above a coin, and the false-reject and
+    escape rates at the threshold within [vision] max_false_reject and max_escape; a detector
+    that fails is registered but not put in service (exit code 3).
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("use auto, cpu or cuda", param_hint="--device")
+    registry = ctx.obj.registry()
+    limits = ctx.obj.settings.vision
+    from factory_ai.anomaly.train.fit import AnomalyConfig
+    from factory_ai.anomaly.train.pipeline import AnomalyJob, run
+    from factory_ai.cli.common import record_model_version
+    from factory_ai.errors import GateError
+    from factory_ai.vision.gate import Limits
+
+    job = AnomalyJob(data=data, name=name, test=test, masks=masks, max_false_reject=max_false_reject, int8=int8,
+                     promote=promote, force=force, progress=progress,
+                     limits=Limits(margin=limits.gate_margin, max_false_reject=limits.max_false_reject,
+                                   max_escape=limits.max_escape),
+                     train=AnomalyConfig(epochs=epochs, image_size=image_size, width=width, batch_size=batch_size,
+                                         device=device, threads=threads, seed=seed))
+    outcome = run(job, registry)
+    typer.echo(outcome.summary())
+    record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
+    if not outcome.gate_passed and not outcome.promoted:
+        raise GateError(f"{outcome.ref.name} {outcome.ref.version} is registered but not in service: "
+                        + outcome.card["gate"]["sentence"])

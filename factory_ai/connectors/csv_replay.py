@@ -24,8 +24,8 @@ import numpy as np
 from factory_ai.connectors.base import Connector
 from factory_ai.connectors.config import CsvReplay
 from factory_ai.errors import FactoryAIError
-from factory_ai.forecast.history import ASSET, TIME
-from factory_ai.forecast.readers import read
+from factory_ai.history.frame import ASSET, TIME
+from factory_ai.history.readers import read
 from factory_ai.ingest import ReadingWriter, SensorReading
 
 log = logging.getLogger(__name__)

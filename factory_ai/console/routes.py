@@ -12,7 +12,7 @@ import json
 import mimetypes
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import Cookie, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -22,10 +22,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 
 from factory_ai.api import store_access
+from factory_ai.api.plant import Plant
 from factory_ai.console import auth, views
-
-if TYPE_CHECKING:
-    from factory_ai.daemon.service import Daemon
 
 HERE = Path(__file__).parent
 PAGES = [("/", "Line"), ("/review", "Review"), ("/assets", "Assets"), ("/alerts", "Alerts"), ("/models", "Models & jobs")]
@@ -40,7 +38,7 @@ class FlagBody(BaseModel):
     seq: int | None = None
 
 
-def mount(app: FastAPI, daemon: Daemon) -> None:
+def mount(app: FastAPI, daemon: Plant) -> None:
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["pct"] = lambda v, digits=1: "–" if v is None else f"{v:.{digits}%}"
     templates.env.filters["num"] = lambda v, fmt=".1f": "–" if v is None else format(v, fmt)
@@ -83,14 +81,15 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
 
     @app.get("/review", response_class=HTMLResponse, include_in_schema=False)
     def review_page(request: Request, factory_ai_console: str | None = Cookie(None)) -> HTMLResponse:
-        from factory_ai import review
+        from factory_ai import families, review
 
         items = read(review.queue, 50, None)
-        classes_of = review.card_classes(daemon.registry)
+        classes_of = families.card_classes(daemon.registry)
         cards = []
         for item in items:
-            classes, good = classes_of(item.inspection.model_name, item.inspection.model_version)
-            cards.append({**with_images(views.card(item.inspection, item.review)), "classes": classes, "good": good})
+            classes, good, new_types = review.choices(item.inspection, classes_of)
+            cards.append({**with_images(views.card(item.inspection, item.review)), "classes": classes, "good": good,
+                          "new_types": new_types})
         return page(request, "review.html", factory_ai_console, cards=cards, title="Review")
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
@@ -214,10 +213,10 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
 
     @app.post("/console/review/{inspection_id}", include_in_schema=False)
     def label(inspection_id: int, body: LabelBody, factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
-        from factory_ai import review
+        from factory_ai import families, review
 
         need_login(factory_ai_console)
-        classes = review.card_classes(daemon.registry)
+        classes = families.card_classes(daemon.registry)
         done = change(lambda s: review.label(s, inspection_id, body.label, "console", classes))
         return {"inspection_id": inspection_id, "label": done.label}
 
@@ -257,7 +256,7 @@ def mount(app: FastAPI, daemon: Daemon) -> None:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
-def _id_of_recent(daemon: Daemon, seq: int | None) -> int:
+def _id_of_recent(daemon: Plant, seq: int | None) -> int:
     """The stored id of a part seen on the live view (its row may still be in the writer)."""
     from sqlmodel import select
 
@@ -266,7 +265,7 @@ def _id_of_recent(daemon: Daemon, seq: int | None) -> int:
     entry = daemon.recent.get(seq) if seq is not None else None
     if entry is None:
         raise HTTPException(404, "give id, or the seq of a part still on the live view")
-    daemon.results.flush(timeout=2.0)
+    daemon.flush_results(timeout=2.0)
     when = datetime.fromisoformat(entry.verdict["ts"])  # the same instant the row was stamped with
     with daemon.store.session() as session:
         found = session.exec(select(Inspection.id).where(Inspection.source == entry.verdict["source"],

@@ -56,7 +56,7 @@ def latest_inspections(session: Session, n: int) -> list[dict[str, Any]]:
 
 def card(i: Inspection, r: Review | None = None) -> dict[str, Any]:
     return {"id": i.id, "ts": ensure_utc(i.ts).isoformat(), "source": i.source, "line": i.line,
-            "verdict": i.verdict, "label": i.label, "confidence": i.confidence, "error": i.error,
+            "verdict": i.verdict, "label": i.label, "confidence": i.confidence, "error": i.error, "score": i.score,
             "model": f"{i.model_name} {i.model_version}", "kept": bool(i.image_path), "image_path": i.image_path,
             "flagged": bool(r and r.flagged), "reviewed": r.label if r else None}
 
@@ -115,7 +115,7 @@ def models(session: Session, registry, runs: list) -> dict[str, Any]:  # noqa: A
                            "history": registry.history(name)[-5:][::-1], "family": card.get("family"),
                            "created": card.get("created_at"), "curves": curves,
                            "gate": (card.get("gate") or {}).get("sentence"),
-                           "test": test_figures((card.get("metrics") or {}).get("test") or {})})
+                           "test": test_figures(card)})
     retrains = {}
     for run in runs:
         if run.job.startswith("retrain-") and run.job not in retrains and (run.detail or {}).get("decision"):
@@ -124,17 +124,12 @@ def models(session: Session, registry, runs: list) -> dict[str, Any]:  # noqa: A
             "retrains": retrains, "runs": runs}
 
 
-FIGURES = ("accuracy", "balanced_accuracy", "macro_f1", "escape_rate", "false_reject_rate", "rul rmse", "rul mae", "rul interval_coverage",
-           "risk f1", "risk pr_auc", "risk brier")
+def test_figures(card: dict[str, Any]) -> dict[str, float]:
+    """The headline test figures of a model card, as its family names them."""
+    from factory_ai.families import FAMILIES
 
-
-def test_figures(test: dict[str, Any]) -> dict[str, float]:
-    """The headline test figures of a model card, whichever family: a vision card's accuracy and
-    rates, a forecast card's RUL error, interval coverage and risk scores."""
-    flat = {k: v for k, v in test.items() if isinstance(v, int | float)}
-    for group in ("rul", "risk"):
-        flat.update({f"{group} {k}": v for k, v in (test.get(group) or {}).items() if isinstance(v, int | float)})
-    return {k: flat[k] for k in FIGURES if k in flat}
+    family = FAMILIES.get(str(card.get("family")))
+    return family.headline(card) if family else {}
 
 
 def _asset_id(session: Session, name: str) -> int | None:

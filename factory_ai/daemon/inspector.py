@@ -4,6 +4,10 @@ Why this order: the reject gate (a PLC input, an MQTT subscriber) has a deadline
 milliseconds, so the verdict is published first; the inspection row goes to the result
 writer, which stores it in the background (spooling it while the database is away).
 A publisher that fails costs a log line, never the verdict.
+
+A line may run several inspection models (``[inspect] models``: an anomaly detector and a
+classifier, say). Each judges the image; ``vision.combine`` makes the one verdict the gate
+gets (rejected if any rejects), and the row keeps every model's answer.
 """
 
 from __future__ import annotations
@@ -14,15 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from factory_ai.daemon.live_model import LiveModel
 from factory_ai.daemon.metrics import Metrics
 from factory_ai.daemon.recent import RecentInspections
 from factory_ai.ingest.results import ResultWriter
+from factory_ai.live_model import LiveModel
 from factory_ai.store.records import inspection_row
 from factory_ai.store.types import utcnow
 from factory_ai.vision.archive import ImageArchive
-from factory_ai.vision.classifier import DefectClassifier
-from factory_ai.vision.inspect import Result, judge_bytes
+from factory_ai.vision.combine import combine
+from factory_ai.vision.inspect import InspectionModel, judge_bytes
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +34,10 @@ Publish = Callable[[dict[str, Any]], object]
 
 
 class Inspector:
-    def __init__(self, model: LiveModel[DefectClassifier], results: ResultWriter, metrics: Metrics, *,
+    def __init__(self, models: list[LiveModel[InspectionModel]], results: ResultWriter, metrics: Metrics, *,
                  max_pixels: int, publishers: list[Publish] | None = None, archive: ImageArchive | None = None,
                  keep: str = "review", recent: RecentInspections | None = None, line: str | None = None) -> None:
-        self.model, self.results, self.metrics = model, results, metrics
+        self.models, self.results, self.metrics = models, results, metrics
         self.line = line  # the daemon's line, for images whose source names none
         self.recent = recent
         self.max_pixels = max_pixels
@@ -47,14 +51,21 @@ class Inspector:
         can be loaded at all, so the caller keeps the image for later."""
         started = time.perf_counter()
         line = line or self.line
-        loaded = self.model.get()
-        result: Result = judge_bytes(data, source, loaded.model, max_pixels=self.max_pixels)
+        every = [live.get() for live in self.models]
+        answers = [(lo.ref.name, lo.ref.version, judge_bytes(data, source, lo.model, max_pixels=self.max_pixels))
+                   for lo in every]
+        result, decider = combine(answers)
+        loaded = every[decider]  # the row and the published verdict name the model that decided
         ts = utcnow()
         verdict = {
             "ts": ts.isoformat(), "source": source, "line": line, "verdict": result.verdict, "label": result.label,
             "confidence": None if result.confidence is None else round(result.confidence, 6),
             "model": loaded.ref.name, "version": loaded.ref.version, "error": result.error,
         }
+        if result.score is not None:
+            verdict["score"] = round(result.score, 6)
+        if result.answers is not None:
+            verdict["answers"] = result.answers
         for publish in self.publishers:
             try:
                 publish(verdict)

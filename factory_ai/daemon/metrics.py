@@ -8,13 +8,19 @@ latency) is counted here as it happens.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-if TYPE_CHECKING:
-    from factory_ai.daemon.service import Daemon
+
+class Source(Protocol):
+    """What the collector reads at scrape time (the daemon is one)."""
+
+    writer: Any  # the reading writer, with its stats
+    results: Any  # the result writer
+    connectors: list[Any]
+    readings_rate: float
 
 # Inference on a line-side CPU takes milliseconds; the buckets resolve 1 ms to 1 s.
 LATENCY_BUCKETS = (0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0)
@@ -33,7 +39,7 @@ class Metrics:
         self.predictions = Counter("factory_ai_predictions", "Asset forecasts made.", ["outcome"],
                                    registry=self.registry)
 
-    def attach(self, daemon: Daemon) -> None:
+    def attach(self, daemon: Source) -> None:
         self.registry.register(_DaemonCollector(daemon))
 
     def text(self) -> bytes:
@@ -41,7 +47,7 @@ class Metrics:
 
 
 class _DaemonCollector:
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Source) -> None:
         self.daemon = daemon
 
     def describe(self) -> list:

@@ -24,17 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from factory_ai import families
 from factory_ai.config import Settings
 from factory_ai.connectors.base import Connector
 from factory_ai.daemon.inspector import Inspector
-from factory_ai.daemon.live_model import LiveModel
 from factory_ai.daemon.metrics import Metrics
 from factory_ai.daemon.recent import RecentInspections
-from factory_ai.daemon.scoring import Scorer
 from factory_ai.daemon.systemd import Notifier
 from factory_ai.ingest import ReadingWriter
 from factory_ai.ingest.results import ResultWriter
+from factory_ai.live_model import LiveModel
 from factory_ai.registry import Registry
+from factory_ai.scheduler.scoring import Scorer
 from factory_ai.store.database import Store
 from factory_ai.vision.archive import ImageArchive
 
@@ -91,20 +92,23 @@ class Daemon:
         if settings.models.source:
             self._pull_models()  # before the first load: a new line PC starts with an empty registry
         runtime = settings.runtime
-        self.vision = LiveModel(self.registry, settings.inspect.model, self._vision_loader())
-        self.forecast = None
-        if daemon.forecast_model:
-            from factory_ai.forecast.model import ForecastModel
-
-            self.forecast = LiveModel(self.registry, daemon.forecast_model,
-                                      lambda path: ForecastModel.load(path, device=runtime.device,
-                                                                      threads=runtime.threads))
+        options = {"device": runtime.device, "threads": runtime.threads}
+        # Inspection models: whatever family each card names (a classifier, an anomaly detector).
+        self.inspection_models = [
+            LiveModel(self.registry, name,
+                      lambda path: families.load(path, int8=daemon.inspect_int8, **options))
+            for name in settings.inspect.names]
+        # Asset scorers: every "score" family's models the config names ([daemon] forecast_model, ...).
+        self.scorers = [
+            Scorer(family, LiveModel(self.registry, name, lambda path, f=family: f.load(path, **options)), self.store,
+                   self.results, lookback_hours=daemon.forecast_lookback_hours,
+                   counted=lambda ok: self.metrics.predictions.labels("ok" if ok else "error").inc())
+            for family in families.with_role("score") for name in family.models_in_use(settings)]
         self.recent = RecentInspections()
-        self.inspector = Inspector(self.vision, self.results, self.metrics, max_pixels=settings.inspect.max_pixels,
+        self.inspector = Inspector(self.inspection_models, self.results, self.metrics,
+                                   max_pixels=settings.inspect.max_pixels,
                                    archive=ImageArchive(settings.resolve(daemon.images_dir)), keep=daemon.keep_images,
                                    recent=self.recent, line=daemon.line)
-        self.scorer = (Scorer(self.forecast, self.store, self.results, self.metrics,
-                              lookback_hours=daemon.forecast_lookback_hours) if self.forecast else None)
         self.connectors: list[Connector] = [self._connector(c) for c in connector_configs if c.enabled]
         self.scheduler = None
         if settings.scheduler.enabled:
@@ -112,7 +116,7 @@ class Daemon:
             from factory_ai.scheduler.service import Scheduler
 
             ctx = JobContext(settings=settings, store=self.store, registry=self.registry,
-                             score=self._score if self.scorer else None,
+                             score=self._score if self.scorers else None,
                              connectors=lambda: {c.name: c.state.as_dict() for c in self.connectors})
             self.scheduler = Scheduler(ctx, first_run_delay=min(5.0, daemon.forecast_interval_seconds))
         for connector in self.connectors:
@@ -129,13 +133,17 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self._stopped = False
 
+    @property
+    def vision(self) -> LiveModel:
+        """The line's first inspection model (the one most lines have)."""
+        return self.inspection_models[0]
+
+    @property
+    def scorer(self) -> Scorer | None:
+        """The first asset scorer, if any (the forecast, on most plants)."""
+        return self.scorers[0] if self.scorers else None
+
     # -- assembly --------------------------------------------------------------------------------
-    def _vision_loader(self):  # noqa: ANN202
-        from factory_ai.vision.classifier import DefectClassifier
-
-        runtime, int8 = self.settings.runtime, self.settings.daemon.inspect_int8
-        return lambda path: DefectClassifier.load(path, int8=int8, device=runtime.device, threads=runtime.threads)
-
     def _connector(self, config) -> Connector:  # noqa: ANN001
         kind = config.kind
         if kind == "csv-replay":
@@ -164,9 +172,10 @@ class Daemon:
     def start(self) -> None:
         self.started_at = time.monotonic()
         if self._needs_vision:
-            self.vision.check()  # load now: a missing model shows in the log at start, not at the first part
-        if self.forecast is not None:
-            self.forecast.check()
+            for live in self.inspection_models:
+                live.check()  # load now: a missing model shows in the log at start, not at the first part
+        for scorer in self.scorers:
+            scorer.model.check()
         if self.settings.api.enabled:
             self._start_api()
         for connector in self.connectors:
@@ -240,16 +249,23 @@ class Daemon:
         self._threads.append(thread)
 
     def _score(self) -> list:
-        try:
-            return self.scorer.score()
-        except Exception as exc:
-            self.scorer.last_error = f"{type(exc).__name__}: {exc}"  # /health shows it
-            raise
+        """One pass of every scorer; a scorer that fails keeps its error for /health and the
+        others still run; the first failure is raised afterwards, so the job run records it."""
+        done, failure = [], None
+        for scorer in self.scorers:
+            try:
+                done += scorer.score()
+            except Exception as exc:  # noqa: BLE001 - re-raised below, after the other scorers
+                scorer.last_error = f"{type(exc).__name__}: {exc}"  # /health shows it
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+        return done
 
     def _model_tasks(self) -> None:
         """Reload checks, and forecast scoring when no scheduler does it, in one thread."""
         daemon = self.settings.daemon
-        scorer = self.scorer if self.scheduler is None else None
+        scoring = bool(self.scorers) and self.scheduler is None
         next_check = time.monotonic() + daemon.reload_check_seconds
         next_score = time.monotonic() + min(5.0, daemon.forecast_interval_seconds)
         next_sync = time.monotonic() + self.settings.models.sync_seconds
@@ -260,18 +276,17 @@ class Daemon:
                 next_sync = now + self.settings.models.sync_seconds
                 next_check = now  # load what was pulled at once
             if now >= next_check:
-                for live in (self.vision if self._needs_vision else None, self.forecast):
-                    if live is not None:
-                        live.check()
+                for live in [*(self.inspection_models if self._needs_vision else []),
+                             *(s.model for s in self.scorers)]:
+                    live.check()
                 next_check = now + daemon.reload_check_seconds
-            if scorer is not None and now >= next_score:
+            if scoring and now >= next_score:
                 try:
-                    scorer.score()
+                    self._score()
                 except Exception as exc:  # noqa: BLE001 - a failed pass is retried next interval
-                    scorer.last_error = f"{type(exc).__name__}: {exc}"
-                    log.error("forecast scoring failed: %s", scorer.last_error)
+                    log.error("scoring failed: %s: %s", type(exc).__name__, exc)
                 next_score = now + daemon.forecast_interval_seconds
-            self.stopping.wait(max(0.05, min(next_check, next_score if scorer else next_check)
+            self.stopping.wait(max(0.05, min(next_check, next_score if scoring else next_check)
                                    - time.monotonic()))
 
     def _start_api(self) -> None:
@@ -310,7 +325,8 @@ class Daemon:
         from factory_ai.distribution import pull, source_for
         from factory_ai.errors import ModelError
 
-        names = [n for n in (self.settings.inspect.model, self.settings.daemon.forecast_model) if n]
+        names = list(dict.fromkeys([*self.settings.inspect.names,
+                                    *(n for f in families.with_role("score") for n in f.models_in_use(self.settings))]))
         source = source_for(self.settings.models.source)
         errors = []
         for name in names:
@@ -322,14 +338,27 @@ class Daemon:
                 log.warning("could not pull model %s from %s: %s", name, source.where, exc)
         self.sync["last_error"] = "; ".join(errors) or None
 
+    # -- what the HTTP surface uses (factory_ai.api.plant.Plant) --------------------------------
+    def metrics_text(self) -> bytes:
+        return self.metrics.text()
+
+    def inspect(self, data: bytes, source: str, line: str | None, *, via: str) -> dict[str, Any]:
+        return self.inspector.inspect(data, source, line, via=via)
+
+    def flush_results(self, timeout: float) -> None:
+        self.results.flush(timeout=timeout)
+
     # -- reporting -------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         stats = self.writer.stats
         connectors = {c.name: c.state.as_dict() for c in self.connectors}
-        models = {"vision": self.vision.describe()}
-        if self.forecast is not None:
-            models["forecast"] = {**self.forecast.describe(), "runs": self.scorer.runs,
-                                  "last_error": self.scorer.last_error}
+        # Keyed by the role each model plays here: "vision" for the (first) inspection model and
+        # "inspection" for all of them, then each scorer by its family's id.
+        inspection = [live.describe() for live in self.inspection_models]
+        models: dict[str, Any] = {"vision": inspection[0], "inspection": inspection}
+        for scorer in self.scorers:
+            models[scorer.family.id] = {**scorer.model.describe(), "runs": scorer.runs,
+                                        "last_error": scorer.last_error}
         database_up = stats.db_up and self.results.db_up
         healthy = database_up and all(c.state.up or c.state.detail.get("finished") for c in self.connectors)
         return {
@@ -366,7 +395,7 @@ class Daemon:
         return Summary(
             seconds=time.monotonic() - (self.started_at or time.monotonic()), readings_accepted=stats.accepted,
             readings_refused=stats.rejected, readings_written=stats.written, readings_spooled=stats.spooled_rows,
-            images_judged=self.inspector.judged, forecast_runs=self.scorer.runs if self.scorer else 0,
+            images_judged=self.inspector.judged, forecast_runs=sum(s.runs for s in self.scorers),
             stored=stored, connectors={c.name: c.state.as_dict() for c in self.connectors})
 
 

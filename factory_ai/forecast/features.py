@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from factory_ai.forecast.history import ASSET, TIME, History
 from factory_ai.forecast.targets import RowTargets
+from factory_ai.history.frame import ASSET, TIME, History
 
 log = logging.getLogger(__name__)
 AGE = "age"

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from factory_ai.forecast.history import ASSET, TIME, History
 from factory_ai.forecast.model import ForecastModel
+from factory_ai.history.frame import ASSET, TIME, History
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from factory_ai.forecast.history import ASSET, TIME, History
+from factory_ai.history.frame import ASSET, TIME, History
 
 
 @dataclass

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from factory_ai.errors import DataError
-from factory_ai.forecast.history import ASSET, TIME, History, from_hours
+from factory_ai.history.frame import ASSET, TIME, History, from_hours
 from factory_ai.ingest.reading import SensorReading
 from factory_ai.ingest.writer import ReadingWriter, WriterStats
 

@@ -96,17 +96,15 @@ def _review(session: Session, scope: Scope) -> dict[str, Any]:
 
 
 def models_in_service(session: Session) -> list[dict[str, Any]]:
+    """The models in service with their family's headline test figures (from the stored card metrics)."""
+    from factory_ai.families import FAMILIES
+
     out = []
     for m in session.exec(select(ModelVersion).where(ModelVersion.status == "current").order_by(ModelVersion.name)):
-        test = (m.metrics or {}).get("test") or {}
-        figure = {}
-        if "accuracy" in test:
-            figure = {"accuracy": test["accuracy"], "balanced_accuracy": test.get("balanced_accuracy"),
-                      "macro_f1": test.get("macro_f1")}
-        elif isinstance(test.get("rul"), dict):
-            figure = {"rul_rmse": test["rul"].get("rmse_capped_truth", test["rul"].get("rmse"))}
-        out.append({"name": m.name, "version": m.version, "family": m.family, "promoted_at": m.promoted_at,
-                    **figure})
+        family = FAMILIES.get(m.family)
+        figures = family.headline({"metrics": m.metrics or {}}) if family else {}
+        out.append({"name": m.name, "version": m.version, "family": m.family,
+                    "title": family.title if family else m.family, "promoted_at": m.promoted_at, "figures": figures})
     return out
 
 

@@ -69,14 +69,16 @@ def review_lines(report: Report) -> list[tuple[str, str]]:
 def model_lines(report: Report) -> list[tuple[str, str]]:
     out = []
     for m in report.quality.models:
-        figure = (f"test accuracy {m['accuracy']:.1%}" + "".join(
-                      f", {label} {m[key]:.{digits}}" for key, label, digits in (
-                          ("balanced_accuracy", "balanced accuracy", "1%"), ("macro_f1", "macro-F1", "3f"))
-                      if m.get(key) is not None)
-                  if m.get("accuracy") is not None else
-                  f"test RUL RMSE {m['rul_rmse']:.2f}" if m.get("rul_rmse") is not None else "no test figure")
+        figures = list(m.get("figures", {}).items())[:3]
+        figure = ("test " + ", ".join(f"{name} {_figure(name, value)}" for name, value in figures)
+                  if figures else "no test figure")
         out.append((f"{m['name']} {m['version']}", f"{m['family']}; {figure}; in service since {stamp(m['promoted_at'])}"))
     return out
+
+
+def _figure(name: str, value: float) -> str:
+    """Shares as percentages, other figures as numbers."""
+    return f"{value:.1%}" if any(w in name for w in ("accuracy", "rate", "coverage")) else f"{value:.3g}"
 
 
 def drift_line(report: Report) -> str:

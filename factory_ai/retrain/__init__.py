@@ -7,7 +7,8 @@ parity check and wins by the configured margin. Otherwise the champion stays, an
 written to the job history and the registry's history. Line-side daemons follow the registry's
 CURRENT pointer, so a promotion reaches them without a restart.
 
-``run.retrain`` is the entry point; ``vision`` and ``forecast`` hold each family's data and
-judgement; ``trainer`` runs the training. This ``__init__`` imports nothing, so
+``run.retrain`` is the entry point; each family's ``retrain`` module (``vision.retrain``,
+``forecast.retrain``, ``anomaly.retrain``) holds its data and judgement and gets the shared
+mechanics as a ``run.Kit``; ``trainer`` runs the training. This ``__init__`` imports nothing, so
 ``factory_ai.config`` can read the settings class from ``config``.
 """

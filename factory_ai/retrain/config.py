@@ -54,9 +54,21 @@ class ForecastRetrain(_Family):
                               "(the holdout's sample count is the number of cuts).")
 
 
+class AnomalyRetrain(_Family):
+    min_new_parts: int = Field(default=200, ge=1, description="New good parts (passed with a wide margin, or reviewed "
+                               "good) since the last retrain needed to run.")
+    pass_margin: float = Field(default=0.5, gt=0, lt=1, description="A passed part counts as good training data "
+                               "when its calibrated score is below this (well under the threshold of 1.0).")
+    base_data: Path | None = Field(default=None, description="The original good images, trained on together with the "
+                                   "new ones.")
+    max_false_reject_rise: float = Field(default=0.01, ge=0, le=1, description="The challenger's false-reject rate "
+                                         "on the frozen holdout may exceed the champion's by this much at most.")
+
+
 class RetrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vision: VisionRetrain = Field(default_factory=VisionRetrain)
     forecast: ForecastRetrain = Field(default_factory=ForecastRetrain)
+    anomaly: AnomalyRetrain = Field(default_factory=AnomalyRetrain)
     work_dir: Path = Field(default=Path("var/retrain"), description="Exported datasets and training logs.")

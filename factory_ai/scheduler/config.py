@@ -19,7 +19,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-JOB_NAMES = ("score", "alerts", "drift", "retrain-vision", "retrain-forecast", "report")
+from factory_ai.families import FAMILIES
+
+# The fixed jobs, and one retrain job per family that can be retrained (retrain-vision, ...).
+RETRAIN_CRON = {f.retraining.job: f.retraining.cron for f in FAMILIES.values() if f.retraining is not None}
+JOB_NAMES = ("score", "alerts", "drift", *RETRAIN_CRON, "report")
 
 
 class JobSchedule(BaseModel):
@@ -48,8 +52,7 @@ def _default_jobs() -> dict[str, JobSchedule]:
         "score": JobSchedule(interval_seconds=60),        # follows [daemon] forecast_interval_seconds
         "alerts": JobSchedule(interval_seconds=60),
         "drift": JobSchedule(cron="15 * * * *"),
-        "retrain-vision": JobSchedule(cron="0 2 * * 0"),
-        "retrain-forecast": JobSchedule(cron="0 3 * * 0"),
+        **{job: JobSchedule(cron=cron) for job, cron in RETRAIN_CRON.items()},
         "report": JobSchedule(cron="0 6 * * 1"),          # Mondays 06:00 UTC, the week before
     }
 

@@ -1,8 +1,9 @@
 """The job context for the stand-alone scheduler and for ``factory-ai jobs run``.
 
-Inside the daemon, jobs use the daemon's live model and writers; outside it (a central server
+Inside the daemon, jobs use the daemon's live models and writers; outside it (a central server
 running ``factory-ai scheduler``, or a person running one job by hand) this builds the same
-parts on their own: the registry, the store, and a scorer that follows the registry.
+parts on their own: the registry, the store, and a scorer per "score" family's model in use,
+each following the registry.
 """
 
 from __future__ import annotations
@@ -23,22 +24,27 @@ def standalone(settings: Settings) -> Iterator[JobContext]:
     results = None
     ctx = JobContext(settings=settings, store=store, registry=registry)
     try:
-        if settings.daemon.forecast_model:
-            from factory_ai.daemon.live_model import LiveModel
-            from factory_ai.daemon.metrics import Metrics
-            from factory_ai.daemon.scoring import Scorer
-            from factory_ai.forecast.model import ForecastModel
-            from factory_ai.ingest.results import ResultWriter
+        from factory_ai import families
+        from factory_ai.ingest.results import ResultWriter
+        from factory_ai.live_model import LiveModel
+        from factory_ai.scheduler.scoring import Scorer
 
-            runtime = settings.runtime
-            live = LiveModel(registry, settings.daemon.forecast_model,
-                             lambda path: ForecastModel.load(path, device=runtime.device, threads=runtime.threads))
+        runtime = settings.runtime
+        scorers = [Scorer(family, LiveModel(registry, name, lambda path, f=family: f.load(
+                       path, device=runtime.device, threads=runtime.threads)), store, None,
+                       lookback_hours=settings.daemon.forecast_lookback_hours)
+                   for family in families.with_role("score") for name in family.models_in_use(settings)]
+        if scorers:
             results = ResultWriter(store, settings.resolve(settings.daemon.spool_dir) / "results-scheduler")
-            scorer = Scorer(live, store, results, Metrics(), lookback_hours=settings.daemon.forecast_lookback_hours)
+            for scorer in scorers:
+                scorer.results = results
 
             def score() -> list:
-                live.check()
-                return scorer.score()
+                done = []
+                for scorer in scorers:
+                    scorer.model.check()
+                    done += scorer.score()
+                return done
 
             ctx.score = score
         yield ctx

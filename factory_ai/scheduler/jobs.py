@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from factory_ai.config import Settings
+from factory_ai.families import FAMILIES
+from factory_ai.family import Family
 from factory_ai.registry import Registry
 from factory_ai.scheduler import runs
 from factory_ai.scheduler.runs import Skipped
@@ -45,21 +47,25 @@ def check_alerts(ctx: JobContext) -> dict[str, Any]:
 
 
 def drift(ctx: JobContext) -> dict[str, Any]:
+    """The drift check; with ``[drift] retrain_on_drift``, the retrain job of each drifting
+    model's family runs next (the scheduler decides what a finding starts, not the check)."""
     from factory_ai.drift.check import check
+    from factory_ai.scheduler.runs import recorded
 
-    return check(ctx)
+    report = check(ctx)
+    if ctx.settings.drift.retrain_on_drift and report.get("retrain_jobs"):
+        report["retrain"] = {job: recorded(ctx.store, job, "drift", lambda job=job: JOBS[job](ctx)).status
+                             for job in report["retrain_jobs"] if job in JOBS}
+    return report
 
 
-def retrain_vision(ctx: JobContext) -> dict[str, Any]:
-    from factory_ai.retrain.run import retrain
+def _retrain(family: Family) -> Callable[[JobContext], dict[str, Any]]:
+    def job(ctx: JobContext) -> dict[str, Any]:
+        from factory_ai.retrain.run import retrain
 
-    return retrain(ctx, "vision")
+        return retrain(ctx, family)
 
-
-def retrain_forecast(ctx: JobContext) -> dict[str, Any]:
-    from factory_ai.retrain.run import retrain
-
-    return retrain(ctx, "forecast")
+    return job
 
 
 def report(ctx: JobContext) -> dict[str, Any]:
@@ -72,7 +78,7 @@ JOBS: dict[str, Callable[[JobContext], dict[str, Any] | None]] = {
     "score": score,
     "alerts": check_alerts,
     "drift": drift,
-    "retrain-vision": retrain_vision,
-    "retrain-forecast": retrain_forecast,
+    # One retrain job per family that can be retrained (retrain-vision, retrain-forecast, ...).
+    **{f.retraining.job: _retrain(f) for f in FAMILIES.values() if f.retraining is not None},
     "report": report,
 }

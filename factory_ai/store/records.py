@@ -81,6 +81,7 @@ def inspection_row(result, model_name: str, model_version: str, provider: str, *
     return Inspection(
         ts=ts or utcnow(), source=source, line=line, image_sha256=result.sha256,
         model_name=model_name, model_version=model_version, label=result.label, confidence=result.confidence,
-        verdict=result.verdict, scores=result.scores, provider=provider, latency_ms=result.latency_ms,
+        verdict=result.verdict, scores=result.scores, score=result.score, answers=getattr(result, "answers", None),
+        provider=provider, latency_ms=result.latency_ms,
         brightness=result.brightness, contrast=result.contrast,
         heatmap_path=None if heatmap_path is None else str(heatmap_path), error=result.error)

@@ -82,6 +82,10 @@ class Inspection(SQLModel, table=True):
     confidence: float | None = None
     verdict: str = Field(max_length=200, index=True, description="pass, reject, review, a class, or error")
     scores: dict[str, float] | None = Field(default=None, sa_type=JSON)
+    score: float | None = Field(default=None, description="An anomaly detector's calibrated score (1.0 = threshold).")
+    answers: dict[str, Any] | None = Field(
+        default=None, sa_type=JSON, description="Every model's answer when a line runs several: model -> "
+        "{version, label, confidence, verdict, score}.")
     provider: str | None = Field(default=None, max_length=100, description="onnxruntime provider that ran")
     latency_ms: float | None = None
     heatmap_path: str | None = None

@@ -16,9 +16,10 @@ from factory_ai.errors import ModelError
 from factory_ai.runtime import Device, OnnxModel, load_model
 from factory_ai.vision.geometry import STRETCH
 from factory_ai.vision.images import InputSpec
+from factory_ai.vision.judgement import PASS, REJECT, REVIEW, Judgement
 
 FAMILY = "vision-classifier"
-PASS, REJECT, REVIEW = "pass", "reject", "review"
+__all__ = ["FAMILY", "PASS", "REJECT", "REVIEW", "DefectClassifier", "Predictions"]
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Predictions:
 
 class DefectClassifier:
     """Judge uint8 ``[B, C, H, W]`` pixel batches and turn labels into verdicts."""
+
+    gives_score = False
 
     def __init__(self, model: OnnxModel, review_below: float | None = None) -> None:
         card = model.card
@@ -86,6 +89,17 @@ class DefectClassifier:
             )
         out = self.model.run({self._input: np.ascontiguousarray(pixels)})
         return Predictions(out[self._outputs[0]], out[self._outputs[1]])
+
+    def judge(self, pixels: np.ndarray) -> list[Judgement]:
+        """One judgement per image, as the inspection engine wants them."""
+        predictions = self.predict(pixels)
+        out = []
+        for probs, heat in zip(predictions.probabilities, predictions.heatmaps, strict=True):
+            top = int(probs.argmax())
+            label, confidence = self.classes[top], float(probs[top])
+            out.append(Judgement(label=label, confidence=confidence, verdict=self.verdict(label, confidence),
+                                 scores={c: float(p) for c, p in zip(self.classes, probs, strict=True)}, heatmap=heat))
+        return out
 
     def verdict(self, label: str, confidence: float) -> str:
         """``review`` below the threshold; else pass/reject, or the class when none passes."""

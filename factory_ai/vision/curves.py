@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 
-def plot_curves(history: list[dict[str, Any]], path: Path, title: str, *, prior: float | None = None) -> Path:
-    """Loss (left) and macro-F1 (right) per epoch, training and validation; the class-prior
-    entropy, when given, as a dashed line on the loss panel."""
+def plot_curves(history: list[dict[str, Any]], path: Path, title: str, *, prior: float | None = None,
+                metric: str = "macro_f1", metric_label: str = "macro-F1") -> Path:
+    """Loss (left) and a figure of merit (right, ``train_<metric>`` and ``val_<metric>`` where
+    the history has them) per epoch; the class-prior entropy, when given, as a dashed line on
+    the loss panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,13 +33,14 @@ def plot_curves(history: list[dict[str, Any]], path: Path, title: str, *, prior:
     left.set_ylabel("cross-entropy loss")
     left.set_ylim(bottom=0)
     left.legend(fontsize=8)
-    right.plot(epochs, [h["train_macro_f1"] for h in history], marker=".", label="train (augmented)")
-    right.plot(epochs, [h["val_macro_f1"] for h in history], marker=".", label="validation")
-    if "val_balanced_accuracy" in history[0]:
+    if all(h.get(f"train_{metric}") is not None for h in history):
+        right.plot(epochs, [h[f"train_{metric}"] for h in history], marker=".", label="train (augmented)")
+    right.plot(epochs, [h[f"val_{metric}"] for h in history], marker=".", label="validation")
+    if metric == "macro_f1" and "val_balanced_accuracy" in history[0]:
         right.plot(epochs, [h["val_balanced_accuracy"] for h in history], linestyle=":",
                    label="validation balanced accuracy")
     right.set_xlabel("epoch")
-    right.set_ylabel("macro-F1")
+    right.set_ylabel(metric_label)
     right.set_ylim(0, 1.02)
     right.legend(fontsize=8)
     fig.suptitle(title)

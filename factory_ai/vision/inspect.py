@@ -3,6 +3,10 @@
 Why batches with per-file errors: a line-side PC must keep judging when one file is bad, so
 each file is decoded on its own (an unreadable file becomes a result with an ``error``), and
 the good ones are stacked into one array and judged by onnxruntime in a single call.
+
+Any inspection model works here (a classifier, an anomaly detector): it needs a ``spec`` (the
+canvas) and a ``judge(pixels)`` that returns one :class:`~factory_ai.vision.judgement.Judgement`
+per image.
 """
 
 from __future__ import annotations
@@ -15,14 +19,23 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from factory_ai.errors import ImageError
-from factory_ai.vision.classifier import DefectClassifier
 from factory_ai.vision.geometry import crop_back
-from factory_ai.vision.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, open_image, to_pixels
+from factory_ai.vision.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, InputSpec, open_image, to_pixels
+from factory_ai.vision.judgement import Judgement
+
+
+class InspectionModel(Protocol):
+    """What the engine needs of a model: its canvas, and a judgement per image of a batch."""
+
+    spec: InputSpec
+
+    def judge(self, pixels: np.ndarray) -> list[Judgement]: ...
 
 
 @dataclass
@@ -35,6 +48,8 @@ class Result:
     verdict: str = "error"
     error: str | None = None
     scores: dict[str, float] | None = None
+    score: float | None = None  # an anomaly detector's calibrated score (1.0 = its threshold)
+    answers: dict[str, dict[str, object]] | None = None  # every model's answer on a several-model line
     sha256: str | None = None
     latency_ms: float | None = None
     brightness: float | None = None  # mean of the model's input pixels, 0..1 (drift checks)
@@ -43,15 +58,18 @@ class Result:
     image: Image.Image | None = field(default=None, repr=False)
     size: tuple[int, int] | None = field(default=None, repr=False)  # the image's (width, height)
 
-    def as_json(self) -> dict[str, object]:
-        """Exactly the keys the ``--json`` output promises."""
-        return {
+    def as_json(self, with_score: bool = False) -> dict[str, object]:
+        """Exactly the keys the ``--json`` output promises; ``score`` too for anomaly models."""
+        out: dict[str, object] = {
             "path": self.path,
             "label": self.label,
             "confidence": None if self.confidence is None else round(self.confidence, 6),
             "verdict": self.verdict,
             "error": self.error,
         }
+        if with_score:
+            out["score"] = None if self.score is None else round(self.score, 6)
+        return out
 
 
 def collect(paths: Sequence[str]) -> tuple[list[Path], list[Result]]:
@@ -101,7 +119,7 @@ def _hidden(path: Path, root: Path) -> bool:
 
 def judge(
     files: Iterable[Path],
-    classifier: DefectClassifier,
+    model: InspectionModel,
     *,
     batch: int = 16,
     max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -115,50 +133,50 @@ def judge(
         for path in files:
             chunk.append(path)
             if len(chunk) == batch:
-                yield _judge_batch(chunk, classifier, pool, max_pixels, keep_images)
+                yield _judge_batch(chunk, model, pool, max_pixels, keep_images)
                 chunk = []
         if chunk:
-            yield _judge_batch(chunk, classifier, pool, max_pixels, keep_images)
+            yield _judge_batch(chunk, model, pool, max_pixels, keep_images)
 
 
 def judge_bytes(
-    data: bytes, source: str, classifier: DefectClassifier, *, max_pixels: int = DEFAULT_MAX_PIXELS
+    data: bytes, source: str, model: InspectionModel, *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Result:
     """Judge one image held in memory (an HTTP upload, a camera frame)."""
-    result, pixels = _decode(source, data, classifier, max_pixels, keep_image=False)
+    result, pixels = _decode(source, data, model, max_pixels, keep_image=False)
     if pixels is not None:
-        _predict([result], [pixels], classifier)
+        _predict([result], [pixels], model)
     return result
 
 
 def _judge_batch(
-    chunk: list[Path], classifier: DefectClassifier, pool: ThreadPoolExecutor, max_pixels: int, keep: bool
+    chunk: list[Path], model: InspectionModel, pool: ThreadPoolExecutor, max_pixels: int, keep: bool
 ) -> list[Result]:
-    decoded = list(pool.map(lambda p: _read_and_decode(p, classifier, max_pixels, keep), chunk))
+    decoded = list(pool.map(lambda p: _read_and_decode(p, model, max_pixels, keep), chunk))
     results = [r for r, _ in decoded]
     ok = [(r, px) for r, px in decoded if px is not None]
     if ok:
-        _predict([r for r, _ in ok], [px for _, px in ok], classifier)
+        _predict([r for r, _ in ok], [px for _, px in ok], model)
     return results
 
 
 def _read_and_decode(
-    path: Path, classifier: DefectClassifier, max_pixels: int, keep: bool
+    path: Path, model: InspectionModel, max_pixels: int, keep: bool
 ) -> tuple[Result, np.ndarray | None]:
     try:
         data = path.read_bytes()
     except OSError as exc:
         return Result(path=str(path), error=f"cannot read file ({exc.strerror})"), None
-    return _decode(str(path), data, classifier, max_pixels, keep)
+    return _decode(str(path), data, model, max_pixels, keep)
 
 
 def _decode(
-    source: str, data: bytes, classifier: DefectClassifier, max_pixels: int, keep_image: bool
+    source: str, data: bytes, model: InspectionModel, max_pixels: int, keep_image: bool
 ) -> tuple[Result, np.ndarray | None]:
     result = Result(path=source, sha256=hashlib.sha256(data).hexdigest())
     try:
         image = open_image(data, max_pixels)
-        pixels = to_pixels(image, classifier.spec)
+        pixels = to_pixels(image, model.spec)
     except ImageError as exc:
         result.error = str(exc)
         return result, None
@@ -176,18 +194,14 @@ def image_stats(pixels: np.ndarray) -> tuple[float, float]:
     return float(values.mean()), float(values.std())
 
 
-def _predict(results: list[Result], pixels: list[np.ndarray], classifier: DefectClassifier) -> None:
+def _predict(results: list[Result], pixels: list[np.ndarray], model: InspectionModel) -> None:
     start = time.perf_counter()
-    predictions = classifier.predict(np.stack(pixels))
+    judgements = model.judge(np.stack(pixels))
     per_image_ms = (time.perf_counter() - start) * 1000 / len(results)
-    for i, result in enumerate(results):
-        probs = predictions.probabilities[i]
-        top = int(probs.argmax())
-        result.label = classifier.classes[top]
-        result.confidence = float(probs[top])
-        result.verdict = classifier.verdict(result.label, result.confidence)
+    for result, judged in zip(results, judgements, strict=True):
+        result.label, result.confidence, result.verdict = judged.label, judged.confidence, judged.verdict
         result.error = None
-        result.scores = {c: float(p) for c, p in zip(classifier.classes, probs, strict=True)}
-        heatmap = predictions.heatmaps[i]
-        result.heatmap = heatmap if result.size is None else crop_back(heatmap, result.size, classifier.spec.fit)
+        result.scores, result.score = judged.scores, judged.score
+        heatmap = judged.heatmap
+        result.heatmap = heatmap if result.size is None else crop_back(heatmap, result.size, model.spec.fit)
         result.latency_ms = per_image_ms

@@ -86,7 +86,15 @@ function liveCard(event) {
   const small = document.createElement("small");
   small.className = "muted";
   small.textContent = `${time} · ${event.line || "–"} · ${name}`;
-  meta.append(conf, document.createElement("br"), small);
+  meta.append(conf);
+  if (event.score !== null && event.score !== undefined) {
+    const score = document.createElement("span");
+    score.className = "score";
+    score.title = "calibrated anomaly score; 1.00 is the threshold";
+    score.textContent = ` score ${event.score.toFixed(2)} / 1.00`;
+    meta.append(score);
+  }
+  meta.append(document.createElement("br"), small);
   if (document.body.dataset.writes === "1") {
     const flag = document.createElement("button");
     flag.className = "flag";
@@ -132,10 +140,17 @@ function startReview() {
     item.remove();
     select(next && next.classList.contains("item") ? next : null);
   }
+  document.getElementById("queue")?.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const item = e.target.closest(".item");
+    const name = e.target.querySelector("input[name=type]").value.trim();
+    if (item && name) label(item, name).catch(() => {});
+  });
   document.getElementById("queue")?.addEventListener("click", (e) => {
     const item = e.target.closest(".item");
     if (!item) return;
     select(item);
+    if (e.target.closest("form.new-type")) return;
     const button = e.target.closest("button.label");
     if (button) label(item, button.dataset.label).catch(() => {});
   });

@@ -37,16 +37,16 @@ import numpy as np
 import pandas as pd
 
 from factory_ai import __version__
-from factory_ai.drift.reference import summarize_columns
 from factory_ai.errors import DataError
 from factory_ai.forecast import metrics as M
 from factory_ai.forecast.features import Preprocessor, summarise, summary_names
-from factory_ai.forecast.history import ASSET, TIME, History
 from factory_ai.forecast.model import FAMILY, GBM, NETWORK, ForecastModel, calibrated, combine, half_widths
-from factory_ai.forecast.readers import read
 from factory_ai.forecast.targets import label_rows, snapshot_targets
 from factory_ai.forecast.train import gbm as gbm_module
 from factory_ai.forecast.train.fit import Arrays, NetworkConfig, TrainedNetwork
+from factory_ai.history.frame import ASSET, TIME, History
+from factory_ai.history.readers import read
+from factory_ai.reference import summarize_columns
 from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
 from factory_ai.store.types import utcnow
 

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from factory_ai import __version__
-from factory_ai.drift.reference import summarize
 from factory_ai.errors import DataError
+from factory_ai.reference import summarize
 from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
 from factory_ai.store.types import utcnow
 from factory_ai.vision import folders, gate, geometry

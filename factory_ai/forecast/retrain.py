@@ -1,4 +1,4 @@
-"""Forecast retraining data and judgement: store histories and events in, held-out runs, one verdict.
+"""Retraining the failure forecast: store histories and events in, held-out runs, one verdict.
 
 The unit of the holdout is a run that ended in a failure, chosen by a hash of its asset and
 failure time: the same run always falls on the same side, so the holdout is frozen, grows only
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from factory_ai.forecast.history import ASSET, TIME, History, from_hours
+from factory_ai.family import in_holdout
 from factory_ai.forecast.model import ForecastModel
 from factory_ai.forecast.predict import forecast_assets
 from factory_ai.forecast.targets import runs
-from factory_ai.retrain.vision import in_holdout
+from factory_ai.history.frame import ASSET, TIME, History, from_hours
 
 
 @dataclass
@@ -161,3 +161,61 @@ def parity_ok(card: dict[str, Any]) -> tuple[bool, str]:
                            f"max |Δrisk| {check['max_risk_diff']:.3g}")
     worst = max(c["max_rul_diff_cycles"] for c in checks.values())
     return True, f"parity ok for {', '.join(checks)} (max |ΔRUL| {worst:.1e})"
+
+
+def challenge(kit) -> dict[str, Any]:  # noqa: ANN001 - a retrain.run.Kit
+    """Challenge the forecast in service with one trained on the store's runs and events."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from factory_ai.errors import DataError
+    from factory_ai.history.readers import read_store
+    from factory_ai.registry import read_card
+    from factory_ai.store.tables import Event
+
+    settings, store, cfg = kit.settings, kit.store, kit.config
+    if not settings.daemon.forecast_model:
+        raise kit.Skipped("no forecast model to challenge: set [daemon] forecast_model")
+    name = settings.daemon.forecast_model
+    champion = kit.champion(name)
+    champion_card = read_card(champion.path)
+    if champion_card.get("task") != "rul" or champion_card.get("time_unit") != "hour":
+        raise kit.Skipped(f"{name} {champion.version} is not an RUL model on timestamped data; the store holds "
+                          "timestamped runs, so retrain it by hand with `factory-ai train forecast`")
+    since = kit.last_success()
+    with store.session() as session:
+        new = session.exec(select(func.count()).select_from(Event).where(
+            *([Event.created_at > since] if since else []))).one()
+    if new < cfg.min_new_events:
+        raise kit.Skipped(f"{new} new failure/maintenance events since {'the last retrain' if since else 'the start'}; "
+                          f"{cfg.min_new_events} needed ([retrain.forecast] min_new_events; record them with "
+                          "`factory-ai events`)")
+    try:
+        history, _ = read_store(store, events=True)
+    except DataError as exc:
+        raise kit.Skipped(str(exc)) from None
+    work = kit.work_dir()
+    data = export(history, work, cfg.holdout_percent)
+    if data.counts["holdout_runs"] < cfg.min_holdout_runs:  # no challenger could be judged: do not train one
+        raise kit.Skipped(f"the frozen holdout has {data.counts['holdout_runs']} failure runs "
+                          f"(of {data.counts['failures']} failures recorded), {cfg.min_holdout_runs} needed to judge "
+                          "([retrain.forecast] min_holdout_runs, holdout_percent)")
+    version, challenger, card = kit.challenger(name, work, data.data, data.events,
+                                               train_args(champion_card, cfg.train_args))
+    min_rows = max(champion_card["preprocessing"]["min_history"], card["preprocessing"]["min_history"])
+    held, remaining = cuts(data.holdout, min_rows=min_rows, per_run=cfg.cuts_per_run)
+    judge = dict(cap=float(champion_card["rul_cap"]), horizon=float(champion_card["horizon"]),
+                 threads=settings.runtime.threads)
+    scores = {"champion": {"version": champion.version, **score(champion.path, held, remaining, **judge)},
+              "challenger": {"version": version, **score(challenger.path, held, remaining, **judge)}}
+    parity = parity_ok(card)
+    if scores["challenger"]["n"] < scores["champion"]["n"]:
+        parity = (False, f"the challenger forecast only {scores['challenger']['n']} of the "
+                  f"{scores['champion']['n']} holdout cuts the champion forecast")
+    promoted, reason = kit.decide(scores["champion"], scores["challenger"], card, metric="rmse",
+                                  higher_is_better=False, margin=cfg.margin, relative=True, parity=parity,
+                                  holdout=min(scores["champion"]["n"], scores["challenger"]["n"]),
+                                  min_holdout=cfg.min_holdout)
+    kit.conclude(name, version, challenger.path, card, promoted, reason)
+    return {"model": name, "new_events": new, "data": data.counts, **scores, "margin": cfg.margin,
+            "decision": "promoted" if promoted else "kept champion", "reason": reason, "work_dir": str(work)}

@@ -1,4 +1,4 @@
-"""Readers that turn files into a :class:`~factory_ai.forecast.history.History`.
+"""Readers that turn files into a :class:`~factory_ai.history.frame.History`.
 
 - ``cmapss``: NASA C-MAPSS text files (unit, cycle, 3 settings, 21 sensors, whitespace,
   trailing spaces). A ``train_*`` file is run to failure (each unit's last cycle is its
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from factory_ai.errors import DataError
-from factory_ai.forecast.history import ASSET, TIME, History, build, to_hours
+from factory_ai.history.frame import ASSET, TIME, History, build, to_hours
 
 FORMATS = ("auto", "cmapss", "csv", "parquet", "ai4i", "femto")
 CMAPSS_SETTINGS = [f"setting_{i}" for i in range(1, 4)]

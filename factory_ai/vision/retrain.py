@@ -1,4 +1,4 @@
-"""Vision retraining data and judgement: operator labels in, a frozen holdout, one verdict.
+"""Retraining the defect classifier: operator labels in, a frozen holdout, one verdict.
 
 The holdout is chosen by each image's sha256 (the kept file's name): the same image always
 falls on the same side, so the holdout never leaks into training, grows only with new labels,
@@ -16,13 +16,45 @@ from typing import Any
 
 import numpy as np
 
+from factory_ai.family import in_holdout
 from factory_ai.vision.classifier import DefectClassifier
 from factory_ai.vision.images import IMAGE_SUFFIXES, read_pixels
 from factory_ai.vision.metrics import evaluate
 
 
-def in_holdout(digest: str, percent: float) -> bool:
-    return int(digest[:8], 16) % 10_000 < percent * 100
+def challenge(kit) -> dict[str, Any]:  # noqa: ANN001 - a retrain.run.Kit
+    """Challenge the classifier in service with one trained on the base data and every label
+    operators gave since (labels of parts any inspection model on the line judged: a type named
+    on an anomaly becomes a class of the challenger)."""
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    from factory_ai import review
+    from factory_ai.store.tables import Review
+
+    settings, cfg = kit.settings, kit.config
+    name = kit.model_name()
+    champion = kit.champion(name)
+    since = kit.last_success()
+    with kit.store.session() as session:
+        labelled = review.labelled(session, model_name=list(settings.inspect.names))
+        new = session.exec(select(func.count()).select_from(Review).where(
+            Review.label.is_not(None), *([Review.labelled_at > since] if since else []))).one()
+    if new < cfg.min_new_labels:
+        raise kit.Skipped(f"{new} new labels since {'the last retrain' if since else 'the start'}; "
+                          f"{cfg.min_new_labels} needed ([retrain.vision] min_new_labels)")
+    work = kit.work_dir()
+    data = export(labelled, settings.resolve(cfg.base_data) if cfg.base_data else None, work, cfg.holdout_percent)
+    version, challenger, card = kit.challenger(name, work, data.train, None, cfg.train_args)
+    threads = settings.runtime.threads
+    scores = {"champion": {"version": champion.version, **score(champion.path, data.holdout, threads)},
+              "challenger": {"version": version, **score(challenger.path, data.holdout, threads)}}
+    promoted, reason = kit.decide(scores["champion"], scores["challenger"], card, metric="accuracy",
+                                  higher_is_better=True, margin=cfg.margin, relative=False, parity=parity_ok(card),
+                                  holdout=scores["champion"]["n"], min_holdout=cfg.min_holdout)
+    kit.conclude(name, version, challenger.path, card, promoted, reason)
+    return {"model": name, "new_labels": new, "data": data.counts, **scores, "margin": cfg.margin,
+            "decision": "promoted" if promoted else "kept champion", "reason": reason, "work_dir": str(work)}
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Training the anomaly detector (torch side; the ``train`` extra)."""
