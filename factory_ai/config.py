@@ -111,6 +111,10 @@ class DaemonSettings(_Section):
     forecast_model: str | None = Field(
         default=None, description="Registry name of the forecast model to score assets with; unset: no scoring."
     )
+    health_model: str | None = Field(
+        default=None, description="Registry name of the machine-health model to score assets with (beside the "
+        "forecast); unset: no health scores."
+    )
     forecast_interval_seconds: float = Field(default=60.0, gt=0, description="How often every asset is scored.")
     forecast_lookback_hours: float = Field(
         default=720.0, gt=0, description="Readings this far back are read for scoring (the run's age counts from there)."

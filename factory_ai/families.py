@@ -15,10 +15,11 @@ from factory_ai.anomaly.family import DETECTOR
 from factory_ai.errors import ModelError
 from factory_ai.family import Family
 from factory_ai.forecast.family import FORECAST
+from factory_ai.health.family import HEALTH
 from factory_ai.registry import Registry, read_card
 from factory_ai.vision.family import CLASSIFIER
 
-FAMILIES: dict[str, Family] = {f.id: f for f in (CLASSIFIER, FORECAST, DETECTOR)}
+FAMILIES: dict[str, Family] = {f.id: f for f in (CLASSIFIER, FORECAST, DETECTOR, HEALTH)}
 
 
 def of(card: dict[str, Any]) -> Family:

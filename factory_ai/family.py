@@ -84,6 +84,7 @@ class Family:
     title: str = ""
     train_command: str = ""
     role: Role = "inspect"
+    scored_word: str = "scored"  # what ``factory-ai predict`` says was done to an asset ("forecast")
     retraining: Retraining | None = None
 
     def load(self, model_dir: Path, *, device: str = "auto", threads: int = 0, int8: bool = False) -> Any:
@@ -94,6 +95,16 @@ class Family:
         """Score every asset from its history since ``since`` ("score" families only); ``state``
         is the caller's memory between passes, for the family to use as it likes."""
         raise NotImplementedError(f"{self.id} models do not score assets")
+
+    def predict_history(self, model: Any, history: Any, assets: list[str] | None, *, every_row: bool = False) -> list:
+        """``factory-ai predict`` ("score" families): a result per asset from a sensor history
+        (per asset and time step with ``every_row``), each with ``as_json()``, ``text(unit)`` and
+        ``error``."""
+        raise NotImplementedError(f"{self.id} models do not score sensor histories")
+
+    def store_results(self, store: Any, results: list, ref: Any, provider: str) -> int:
+        """Store what :meth:`predict_history` returned, now; returns the rows written."""
+        raise NotImplementedError(f"{self.id} models do not score sensor histories")
 
     def models_in_use(self, settings: Any) -> list[str]:
         """Registry names this plant's config puts to work for this family."""

@@ -22,7 +22,8 @@ try:
 except SystemExit as exc:
     code = exc.code or 0
 loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "onnxscript", "skl2onnx", "factory_ai.training",
-                                                                   "factory_ai.vision.train", "factory_ai.forecast.train")))
+                                                                   "factory_ai.vision.train", "factory_ai.forecast.train",
+                                                                   "factory_ai.anomaly.train", "factory_ai.health.train")))
 print(json.dumps({"code": code, "loaded": loaded}), file=sys.stderr)
 """
 

@@ -236,3 +236,70 @@ def anomaly(
     if not outcome.gate_passed and not outcome.promoted:
         raise GateError(f"{outcome.ref.name} {outcome.ref.version} is registered but not in service: "
                         + outcome.card["gate"]["sentence"])
+
+
+@app.command("health", no_args_is_help=True)
+def health(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="Sensor history of normal operation (as for train forecast: "
+                              "C-MAPSS, CSV/Parquet wide or long, the FEMTO bearing folder).", exists=True,
+                              show_default=False),
+    name: str = typer.Option(..., "--name", help="Registry name of the model, e.g. press-line-health.",
+                             show_default=False),
+    fmt: str = typer.Option("auto", "--format", help="auto, cmapss, csv, parquet or femto."),
+    asset_col: str = typer.Option("asset", "--asset-column", help="Column naming the asset (CSV/Parquet); a file "
+                                  "without one is one asset named after the file."),
+    time_col: str = typer.Option("time", "--time-column", help="Column with the cycle or timestamp."),
+    settings: list[str] = typer.Option([], "--setting", help="Operating-setting column (repeatable): regimes are "
+                                       "found from these, so a change of load is not a change of health."),
+    events: Path | None = typer.Option(None, "--events", help="Failures and maintenance (asset,time,kind): windows "
+                                       "never span one, and recorded failures judge the model.", exists=True,
+                                       dir_okay=False),
+    normal_until: str | None = typer.Option(None, "--normal-until", help="Operation up to this time was normal "
+                                            "(a timestamp, or a cycle number)."),
+    normal_periods: Path | None = typer.Option(None, "--normal-periods", help="CSV asset,start,end: the normal "
+                                               "periods per asset.", exists=True, dir_okay=False),
+    window: int = typer.Option(6, "--window", min=1, max=500, help="Rows each score reads."),
+    k: int = typer.Option(3, "--k", min=1, help="An alarm needs the score above the threshold in k ..."),
+    n: int = typer.Option(5, "--n", min=1, help="... of the last n windows."),
+    false_alarm_rate: float = typer.Option(1.0, "--false-alarm-rate", min=0.0, help="Persistent false alarms the "
+                                           "threshold allows per asset per 30 days at the data's interval (per 720 "
+                                           "rows for cycle-counted data), set on held-out normal data."),
+    members: str = typer.Option("pca,autoencoder", "--members", help="pca (T² and Q), autoencoder, or both; the "
+                                "better on recorded failures ships, or their mean when none is recorded."),
+    epochs: int = typer.Option(60, "--epochs", min=1, help="Most autoencoder epochs (stops early)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="CPU threads for torch; 0 = all cores."),
+    seed: int = typer.Option(0, "--seed"),
+    promote: bool = typer.Option(False, "--promote", help="Put the new version in service at once (the first "
+                                 "version of a name always is), if it passes the gate."),
+    force: bool = typer.Option(False, "--force", help="Into service even if it fails the gate (recorded as forced)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train a machine-health model on normal operation, export it to ONNX and register it.
+
+    For day one, before any failure is recorded: a model of each machine's normal behaviour
+    (PCA with Hotelling's T² and the squared prediction error, and a small autoencoder over
+    windows) that scores how far an asset is from normal, as a health index 0-100 (50 at the
+    alarm threshold), and names the sensors that moved. The threshold is set on held-out
+    normal data for --false-alarm-rate, and an alarm needs k of the last n windows above it.
+    Writes models/NAME/vN/ with pca.onnx and/or autoencoder.onnx, card.json,
+    evaluation.json and health.png. Exit code 3: registered but refused by the gate (too many
+    false alarms on held-out normal data, or recorded failures missed).
+    """
+    from factory_ai.cli.common import record_model_version
+    from factory_ai.errors import GateError
+    from factory_ai.health.train.pipeline import HealthJob, run
+
+    chosen = tuple(m.strip() for m in members.split(",") if m.strip())
+    if k > n:
+        raise typer.BadParameter(f"k ({k}) cannot exceed n ({n})", param_hint="--k")
+    job = HealthJob(data=data, name=name, fmt=fmt, asset_col=asset_col, time_col=time_col, settings=list(settings),
+                    events=events, normal_until=normal_until, normal_periods=normal_periods, window=window, k=k,
+                    n=n, false_alarm_rate=false_alarm_rate, members=chosen, epochs=epochs, seed=seed,
+                    threads=threads, promote=promote, force=force, progress=progress)
+    outcome = run(job, ctx.obj.registry())
+    typer.echo(outcome.summary())
+    record_model_version(ctx.obj, outcome.ref, outcome.card, current=outcome.promoted)
+    if not outcome.gate_passed and not outcome.promoted:
+        raise GateError(f"{outcome.ref.name} {outcome.ref.version} is registered but not in service: "
+                        + outcome.card["gate"]["sentence"])

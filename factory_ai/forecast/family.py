@@ -18,6 +18,7 @@ class Forecast(Family):
     title = "failure forecast"
     train_command = "forecast"
     role = "score"
+    scored_word = "forecast"
 
     def __init__(self) -> None:
         self.retraining = Retraining(job="retrain-forecast", run=_retrain, cron="0 3 * * 0")
@@ -63,6 +64,19 @@ class Forecast(Family):
         scored = list(pd.unique(frame.loc[frame[present].notna().any(axis=1), ASSET])) if present else []
         results = forecast_assets(model, history, scored)
         return Scored(results, prediction_rows(store, results, ref.name, ref.version, model.provider))
+
+    def predict_history(self, model: Any, history: Any, assets: list[str] | None, *, every_row: bool = False) -> list:
+        from factory_ai.errors import DataError
+        from factory_ai.forecast.predict import forecast_assets
+
+        if every_row:
+            raise DataError("--every-row is for health models; a forecast judges each asset's latest window")
+        return forecast_assets(model, history, assets)
+
+    def store_results(self, store: Any, results: list, ref: Any, provider: str) -> int:
+        from factory_ai.store.records import record_predictions
+
+        return record_predictions(store, results, ref.name, ref.version, provider)
 
     def headline(self, card: dict[str, Any]) -> dict[str, float]:
         test = (card.get("metrics") or {}).get("test") or {}

@@ -24,6 +24,7 @@ from factory_ai.history.frame import ASSET, TIME, History, build, to_hours
 FORMATS = ("auto", "cmapss", "csv", "parquet", "ai4i", "femto")
 CMAPSS_SETTINGS = [f"setting_{i}" for i in range(1, 4)]
 CMAPSS_SENSORS = [f"sensor_{i}" for i in range(1, 22)]
+TIME_COLUMNS = ("timestamp", "datetime", "Timestamp", "DateTime", "date_time")
 AI4I_LABEL = "Machine failure"
 AI4I_LEAKS = ["TWF", "HDF", "PWF", "OSF", "RNF"]
 AI4I_NUMERIC = ["Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]", "Torque [Nm]",
@@ -136,14 +137,29 @@ def read_cmapss(path: Path, *, run_to_failure: bool | None = None) -> tuple[Hist
     return history, notes
 
 
+def _separator(path: Path) -> str:
+    """``;`` where the header holds more of them than commas (European spreadsheet exports)."""
+    with path.open(encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    return ";" if header.count(";") > header.count(",") else ","
+
+
 def read_table(
     path: Path, fmt: str, *, asset_col: str, time_col: str, settings: list[str] | None
 ) -> tuple[History, list[str]]:
     try:
-        frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, encoding="utf-8-sig")
+        frame = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, encoding="utf-8-sig",
+                                                                          sep=_separator(path))
     except Exception as exc:  # pandas raises many types for a broken file
         raise DataError(f"{path}: cannot read as {fmt} ({exc})") from None
     notes = []
+    # Plant exports vary: a time column called timestamp or datetime, and a file per machine
+    # with no asset column at all. Defaults adapt; a column asked for by name must exist.
+    if time_col == "time" and "time" not in frame.columns:
+        time_col = next((c for c in TIME_COLUMNS if c in frame.columns), time_col)
+    if asset_col == "asset" and "asset" not in frame.columns:
+        frame = frame.assign(asset=path.stem)
+        notes.append(f"no asset column: every row is asset {path.stem!r} (named after the file)")
     if {"sensor", "value"} <= set(frame.columns):
         frame, long_notes = _long_to_wide(frame, asset_col, time_col, path)
         notes += long_notes

@@ -18,11 +18,12 @@ from sqlmodel import SQLModel
 
 from factory_ai.ingest.spool import Backoff, Spool
 from factory_ai.store.database import Store
-from factory_ai.store.tables import Inspection, Prediction
+from factory_ai.store.tables import HealthScore, Inspection, Prediction
 
 log = logging.getLogger(__name__)
 
-_TABLES: dict[str, type[SQLModel]] = {"inspections": Inspection, "predictions": Prediction}
+_TABLES: dict[str, type[SQLModel]] = {"inspections": Inspection, "predictions": Prediction,
+                                      "health_scores": HealthScore}
 
 
 class ResultWriter:
@@ -49,7 +50,7 @@ class ResultWriter:
         """True while the writer thread runs (the systemd watchdog stops pinging otherwise)."""
         return self._thread.is_alive()
 
-    def put(self, row: Inspection | Prediction) -> None:
+    def put(self, row: Inspection | Prediction | HealthScore) -> None:
         """Queue one row; waits while the queue is full (the bound keeps memory flat)."""
         if row.__tablename__ not in _TABLES:
             raise TypeError(f"cannot write {type(row).__name__} rows")

@@ -115,6 +115,28 @@ class Prediction(SQLModel, table=True):
     error: str | None = None
 
 
+class HealthScore(SQLModel, table=True):
+    """How far one asset was from its normal behaviour at a time step, and which sensors moved."""
+
+    __tablename__ = "health_scores"
+    __table_args__ = (Index("ix_health_scores_asset_ts", "asset_id", "ts"),)
+
+    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True))
+    ts: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False,
+                         description="When it was scored.")
+    data_ts: datetime | None = Field(default=None, sa_type=UTCDateTime, description="The last reading it read.")
+    asset_id: int = Field(foreign_key="assets.id")
+    model_name: str | None = Field(default=None, max_length=200)
+    model_version: str | None = Field(default=None, max_length=50)
+    score: float | None = Field(default=None, description="About 1 when normal; the card's threshold alarms.")
+    health: float | None = Field(default=None, description="0..100: 100 as normal as training, 50 at the threshold.")
+    alarm: bool | None = Field(default=None, description="Above the threshold in k of the last n windows.")
+    top_sensors: list[dict[str, Any]] | None = Field(
+        default=None, sa_type=JSON, description="The sensors that moved most: [{sensor, share}].")
+    provider: str | None = Field(default=None, max_length=100)
+    error: str | None = None
+
+
 class Alert(SQLModel, table=True):
     """A condition someone must hear about; the same ``key`` counts up instead of repeating."""
 

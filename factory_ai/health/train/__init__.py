@@ -1,0 +1,1 @@
+"""The torch side of the health family: fitting the normal-behaviour models and exporting them."""
