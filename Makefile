@@ -112,11 +112,20 @@ demo: install sample_data/images sample_data/fleet
 	$(DEMO_ENV) $(BIN)/factory-ai predict --model demo-fleet --data sample_data/fleet/readings.csv \
 		--events sample_data/fleet/events.csv --time-column timestamp --threads $(THREADS)
 	@echo "plots: $(DEMO)/models/demo-fleet/v*/ (rul_scatter.png, trajectories.png, reliability.png)"
+	@echo "== day one for maintenance: a machine-health model of the pumps' normal operation (the first 30 % of every"
+	@echo "   run, new pumps), its alarm threshold set on later normal weeks; the recorded failures only judge it"
+	$(DEMO_ENV) $(BIN)/factory-ai train health $(FLEET_ARGS) --setting load --name demo-health --threads $(THREADS) \
+		--no-progress
+	@echo "== the health of every pump now (100 = as normal as when new, 50 = alarm line), and the sensors that moved"
+	$(DEMO_ENV) $(BIN)/factory-ai predict --model demo-health --data sample_data/fleet/readings.csv \
+		--events sample_data/fleet/events.csv --time-column timestamp --threads $(THREADS) --no-store
+	@echo "plot: $(DEMO)/models/demo-health/v1/health.png (every pump's health index over time)"
 	@echo "== the plant daemon for $(DEMO_SECONDS) s: connectors/sample-fleet.toml replays the pumps (10 h of data per"
 	@echo "   second), connectors/sample-camera.toml watches var/camera, where 40 sample images wait"
 	@rm -rf var/camera && mkdir -p var/camera
 	@for c in crack good scratch spot; do ls sample_data/images/$$c/*.png | head -n 10 | xargs -I{} cp {} var/camera/; done
 	$(DEMO_ENV) FACTORY_AI_DAEMON__SPOOL_DIR=$(CURDIR)/$(DEMO)/spool FACTORY_AI_RUNTIME__THREADS=$(THREADS) \
+		FACTORY_AI_DAEMON__HEALTH_MODEL=demo-health \
 		$(BIN)/factory-ai run --connectors connectors --duration $(DEMO_SECONDS) --forecast-model demo-fleet \
 		--forecast-interval 5 --port 0
 	@echo "judged images moved to var/camera/processed (or failed/); everything above is in $(DEMO)/factory.db"

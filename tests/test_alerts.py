@@ -97,6 +97,39 @@ def test_rul_and_risk_rules_read_each_assets_latest_forecast(store: Store) -> No
     assert rul.severity == "critical" and rul.line == "l1" and "pump-1" in rul.message and "10" in rul.message
 
 
+def test_health_below_needs_persistence_names_the_sensors_and_resolves(store: Store) -> None:
+    from factory_ai.store.tables import HealthScore
+
+    with store.session() as session:
+        ids = {}
+        for name in ("pump-1", "pump-2"):
+            asset = Asset(name=name, line="l1")
+            session.add(asset)
+            session.flush()
+            ids[name] = asset.id
+    top = [{"sensor": "vibration", "share": 0.7}, {"sensor": "temperature", "share": 0.2}]
+
+    def score(name: str, health: float) -> None:
+        store.add_all([HealthScore(asset_id=ids[name], model_name="pumps-health", model_version="v1", score=2.0,
+                                   health=health, alarm=health < 50, top_sensors=top)])
+
+    for health in (90, 30, 20, 10):  # pump-1: three low scores in a row
+        score("pump-1", health)
+    for health in (30, 90, 20):  # pump-2: one good score in the last three
+        score("pump-2", health)
+    s = settings([{"name": "health", "kind": "health_below", "threshold": 50, "consecutive": 3}])
+    alerts.check(store, s)
+    found = active(store)
+    assert list(found) == [f"health:asset:{ids['pump-1']}"]
+    message = found[f"health:asset:{ids['pump-1']}"].message
+    assert "pump-1: health 10" in message and "inspect: vibration 70%, temperature 20%" in message
+    alerts.check(store, s)  # the same condition: one alert, counted again
+    assert len(active(store)) == 1 and active(store)[f"health:asset:{ids['pump-1']}"].count == 2
+    score("pump-1", 95)  # back to normal: resolved
+    alerts.check(store, s)
+    assert active(store) == {}
+
+
 def add_inspections(store: Store, verdicts: list[str], *, line: str = "l1", minutes_ago: float = 1) -> None:
     ts = utcnow() - timedelta(minutes=minutes_ago)
     store.add_all(Inspection(ts=ts, source="cam", line=line, verdict=v) for v in verdicts)

@@ -61,6 +61,16 @@ class RiskAbove(_Rule):
     threshold: float = Field(gt=0, lt=1)
 
 
+class HealthBelow(_Rule):
+    """An asset's machine-health index (0-100, 50 at its model's alarm threshold) has stayed
+    below ``threshold`` for its last ``consecutive`` scores; the message names the sensors that
+    moved most."""
+
+    kind: Literal["health_below"]
+    threshold: float = Field(default=50, gt=0, le=100)
+    consecutive: int = Field(default=3, ge=1, le=100, description="Scores in a row below the threshold.")
+
+
 class DefectRate(_Rule):
     """More than ``percent`` % of a line's inspections in the last ``window_minutes`` were not a pass."""
 
@@ -119,7 +129,7 @@ class JobFailed(_Rule):
     jobs: list[str] = Field(default_factory=list, description="Job names (empty: all).")
 
 
-Rule = Annotated[RulBelow | RiskAbove | DefectRate | SpcPChart | SensorRange | SensorStale | ConnectorDown | JobFailed,
+Rule = Annotated[RulBelow | RiskAbove | HealthBelow | DefectRate | SpcPChart | SensorRange | SensorStale | ConnectorDown | JobFailed,
                  Field(discriminator="kind")]
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from factory_ai.alerts import config as c
 from factory_ai.alerts.spc import p_chart, western_electric
-from factory_ai.store.tables import Asset, Inspection, JobRun, Prediction, Reading, Sensor
+from factory_ai.store.tables import Asset, HealthScore, Inspection, JobRun, Prediction, Reading, Sensor
 from factory_ai.store.types import ensure_utc
 
 
@@ -96,6 +96,25 @@ def _risk_above(rule: c.RiskAbove, ctx: Context) -> list[Finding]:
             out.append(Finding(f"{rule.name}:asset:{p.asset_id}", rule.name, rule.severity,
                                f"{asset}: failure risk {p.risk:.0%}{horizon}, above {rule.threshold:.0%} "
                                f"(model {p.model_name} {p.model_version})", p.asset_id, line))
+    return out
+
+
+def _health_below(rule: c.HealthBelow, ctx: Context) -> list[Finding]:
+    out = []
+    assets = ctx.session.exec(select(HealthScore.asset_id).where(HealthScore.error.is_(None)).distinct()).all()
+    for asset_id in assets:
+        recent = ctx.session.exec(select(HealthScore).where(HealthScore.asset_id == asset_id,
+                                                            HealthScore.error.is_(None))
+                                  .order_by(HealthScore.id.desc()).limit(rule.consecutive)).all()
+        if len(recent) < rule.consecutive or any(r.health is None or r.health >= rule.threshold for r in recent):
+            continue
+        latest = recent[0]
+        name, line = ctx.session.exec(select(Asset.name, Asset.line).where(Asset.id == asset_id)).one()
+        moved = ", ".join(f"{s['sensor']} {s['share']:.0%}" for s in (latest.top_sensors or []))
+        out.append(Finding(f"{rule.name}:asset:{asset_id}", rule.name, rule.severity,
+                           f"{name}: health {latest.health:.0f}, below {rule.threshold:g} for {rule.consecutive} "
+                           f"scores; inspect: {moved or 'no sensor named'} (model {latest.model_name} "
+                           f"{latest.model_version})", asset_id, line))
     return out
 
 
@@ -219,6 +238,7 @@ def _job_failed(rule: c.JobFailed, ctx: Context) -> list[Finding]:
 
 _EVALUATORS: dict[str, Callable[[Any, Context], list[Finding] | None]] = {
     "rul_below": _rul_below,
+    "health_below": _health_below,
     "risk_above": _risk_above,
     "defect_rate": _defect_rate,
     "spc_p_chart": _spc,
