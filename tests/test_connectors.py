@@ -161,7 +161,7 @@ def test_csv_replay_of_a_real_femto_bearing_run(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path / 'f.db'}")
     writer = ReadingWriter(store, tmp_path / "spool")
     accepted = replay(config, writer, threading.Event())
-    assert writer.close().written == accepted == 515 * 6
+    assert writer.close().written == accepted == 515 * 20  # 10 vibration features per axis
     with store.session() as session:
         rows = session.execute(select(Reading.ts, Reading.value).join(Sensor, Sensor.id == Reading.sensor_id)
                                .where(Sensor.name == "h_rms").order_by(Reading.ts)).all()

@@ -24,6 +24,7 @@ from factory_ai.history.frame import ASSET, TIME, History, build, to_hours
 FORMATS = ("auto", "cmapss", "csv", "parquet", "ai4i", "femto")
 CMAPSS_SETTINGS = [f"setting_{i}" for i in range(1, 4)]
 CMAPSS_SENSORS = [f"sensor_{i}" for i in range(1, 22)]
+FEMTO_RATE_HZ = 25_600.0
 TIME_COLUMNS = ("timestamp", "datetime", "Timestamp", "DateTime", "date_time")
 AI4I_LABEL = "Machine failure"
 AI4I_LEAKS = ["TWF", "HDF", "PWF", "OSF", "RNF"]
@@ -84,10 +85,12 @@ def read_femto(folder: Path) -> tuple[History, list[str]]:
 
     Each snapshot is 0.1 s of 25.6 kHz acceleration (horizontal and vertical, in g), taken
     every 10 s. Raw samples are far too dense for a readings table, so each snapshot becomes
-    its RMS, peak and (excess) kurtosis per axis, the features bearing-wear models use. Time
-    counts snapshots (one cycle = 10 s: replay with ``cycle_seconds = 10``). The asset is
-    the folder's name.
+    the features of :mod:`factory_ai.history.vibration` per axis (RMS, peak, crest factor,
+    kurtosis, band RMS, velocity RMS). Time counts snapshots (one cycle = 10 s: replay with
+    ``cycle_seconds = 10``). The asset is the folder's name.
     """
+    from factory_ai.history.vibration import snapshot_features
+
     files = sorted(Path(folder).glob("acc_*.csv"))
     if not files:
         raise DataError(f"{folder}: no acc_*.csv snapshots (a FEMTO/PRONOSTIA bearing folder)")
@@ -98,14 +101,7 @@ def read_femto(folder: Path) -> tuple[History, list[str]]:
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             notes.append(f"{path.name} skipped: {exc}")
             continue
-        row = {ASSET: Path(folder).name, TIME: float(i)}
-        for axis, values in zip(("h", "v"), samples.T, strict=True):
-            centred = values - values.mean()
-            var = float(np.mean(centred ** 2))
-            row[f"{axis}_rms"] = float(np.sqrt(np.mean(values ** 2)))
-            row[f"{axis}_peak"] = float(np.abs(values).max())
-            row[f"{axis}_kurtosis"] = float(np.mean(centred ** 4) / var ** 2 - 3.0) if var > 0 else np.nan
-        rows.append(row)
+        rows.append({ASSET: Path(folder).name, TIME: float(i), **snapshot_features(samples, FEMTO_RATE_HZ)})
     frame = pd.DataFrame(rows)
     history, build_notes = build(frame, asset=ASSET, time=TIME, time_unit="cycle")
     return history, [f"{len(rows)} snapshots of {Path(folder).name} as vibration features", *notes, *build_notes]

@@ -379,8 +379,19 @@ def _judge(score: np.ndarray, index: np.ndarray, position: dict[int, int], run_i
             threshold, hi = float(candidates[mid]), mid - 1
         else:
             lo = mid + 1
+    measured = "counted"
+    if len(normal_rows) * target < 1:
+        # Too few held-out windows to see even one false alarm at the target rate: the count
+        # says nothing about the tail, so extrapolate it (log-normal scores; a persistent
+        # alarm needs k windows above, so each may exceed with probability target ** (1/k)).
+        from statistics import NormalDist
+
+        logs = np.log(np.maximum(normal_scores, 1e-9))
+        tail = float(np.exp(logs.mean() + NormalDist().inv_cdf(1 - target ** (1 / job.k)) * logs.std(ddof=1)))
+        if tail > threshold:
+            threshold, measured = tail, "extrapolated"
     false_alarms, _ = _onsets(normal_scores > threshold, sequence, job.k, job.n)
-    figures: dict[str, Any] = {"threshold": threshold, "false_alarms": false_alarms,
+    figures: dict[str, Any] = {"threshold": threshold, "threshold_rule": measured, "false_alarms": false_alarms,
                                "normal_windows": int(len(normal_rows)), "time_unit": unit}
     # Events: every scored window of a run, alarms with persistence, judged on degrading windows
     # against held-out normal ones.
