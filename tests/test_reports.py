@@ -161,3 +161,45 @@ def test_the_scheduled_report_is_written_and_mailed(filled: Path) -> None:
         assert [Path(n).suffix for n in names] == [".csv", ".html", ".md"]
     finally:
         smtp.close()
+
+
+def test_health_scores_rank_the_fleet_and_name_what_to_inspect(filled: Path) -> None:
+    """A pump with no forecast trouble but a health alarm ranks above a quiet one, gets an
+    "inspect: <sensors>" work order, and its health shows in the report and the console."""
+    from jinja2 import Environment, FileSystemLoader
+
+    from factory_ai.console import views
+    from factory_ai.store.tables import HealthScore
+
+    now = utcnow()
+    top = [{"sensor": "vibration", "share": 0.62}, {"sensor": "temperature", "share": 0.21}]
+    with Store(f"sqlite:///{filled / 'var' / 'factory.db'}") as store:
+        with store.session() as session:
+            fine = session.exec(select(Asset).where(Asset.name == "pump-2")).one()
+            third = Asset(name="pump-3", line="line1")
+            session.add(third)
+            session.flush()
+            for i, health in enumerate((95.0, 60.0, 30.0, 12.0)):
+                session.add(HealthScore(asset_id=fine.id, ts=now - timedelta(hours=4 - i), health=health,
+                                        score=3.0, alarm=health < 50, top_sensors=top, model_name="pumps-health",
+                                        model_version="v1"))
+                session.add(HealthScore(asset_id=third.id, ts=now - timedelta(hours=4 - i), health=97.0, score=0.9,
+                                        alarm=False, top_sensors=top, model_name="pumps-health", model_version="v1"))
+        done = CliRunner().invoke(app, ["report", "--since", "3d", "--format", "md", "-o", str(filled / "h.md")])
+        assert done.exit_code == 0, done.output
+        fleet = [line for line in (filled / "h.md").read_text().splitlines() if line.startswith("| pump-")]
+        assert [row.split("|")[1].strip() for row in fleet] == ["pump-1", "pump-2", "pump-3"]
+        assert "| 12 ALARM |" in fleet[1] and "inspect: vibration, temperature | P2" in fleet[1]
+        assert "| 97 |" in fleet[2] and "monitor | P3" in fleet[2]
+        orders = list(csv.DictReader((filled / "h-work-orders.csv").open()))
+        assert [(o["asset"], o["action"], o["health"]) for o in orders][1] == (
+            "pump-2", "inspect: vibration, temperature", "12")
+        with store.session() as session:
+            detail = views.asset(session, "pump-2", 0.5)
+        env = Environment(loader=FileSystemLoader(Path(views.__file__).parent / "templates"), autoescape=True)
+        env.filters.update(pct=lambda v, d=1: "–" if v is None else f"{v:.{d}%}",
+                           num=lambda v, f=".1f": "–" if v is None else format(v, f),
+                           when=lambda v: "–" if v is None else f"{v:%Y-%m-%d %H:%M}")
+        html = env.get_template("asset.html").render(request=None, **detail)
+        assert "Health 12 of 100" in html and "vibration" in html and "62.0%" in html
+        assert "health (50: alarm)" in detail["chart"]

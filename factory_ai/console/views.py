@@ -90,8 +90,9 @@ def asset(session: Session, name: str, risk_alarm: float, days: int = 7) -> dict
     if not found.pages:
         return None
     page = found.pages[0]
-    chart = svg.asset_chart(page, found.start or scope.start, scope.end) if page.sensors or (
-        page.rul is not None and len(page.rul)) else ""
+    drawn = page.sensors or (page.rul is not None and len(page.rul)) or (
+        page.health_scores is not None and len(page.health_scores))
+    chart = svg.asset_chart(page, found.start or scope.start, scope.end) if drawn else ""
     predictions = session.exec(select(Prediction).where(Prediction.asset_id == _asset_id(session, name))
                                .order_by(Prediction.id.desc()).limit(20)).all()
     return {"page": page, "chart": chart, "predictions": predictions, "days": days}

@@ -11,6 +11,12 @@ engineer can check by hand (times in the forecast's unit, hours for store data):
 - P3 "monitor": nothing near. No due date.
 - "check the sensors": no forecast could be made (the reason is shown). P2, due in a day: an
   asset that cannot be forecast is an asset nobody is watching.
+- "inspect: <sensors>": a machine-health model's latest score of the asset is an alarm (k of
+  the last n windows beyond its normal); the sensors are the ones that moved most. P2, due in
+  a day, unless the forecast already asks for more.
+
+Assets rank by priority, then by the worse of their forecast risk and their lost health
+(1 - health/100), so a machine far from its normal ranks with one likely to fail.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from sqlalchemy import Integer, cast, func
 from sqlmodel import Session, select
 
 from factory_ai.reports.scope import Scope, to_frame
-from factory_ai.store.tables import Alert, Asset, Prediction, Reading, Sensor
+from factory_ai.store.tables import Alert, Asset, HealthScore, Prediction, Reading, Sensor
 
 RISK_ALARM = 0.5
 POINTS = 240  # buckets per sensor trend: enough to see a trend, small enough for 100 assets
@@ -48,6 +54,11 @@ class Health:
     error: str | None = None
     trend: float | None = None  # RUL change per hour of calendar time over the period (-1: wearing as expected)
     last_alert: dict[str, Any] | None = None
+    health_index: float | None = None  # the latest machine-health score: 0-100, 50 at the alarm line
+    health_alarm: bool | None = None
+    health_sensors: list[dict[str, Any]] | None = None  # the sensors that moved most: [{sensor, share}]
+    health_at: datetime | None = None
+    health_model: str | None = None
     action: str = "no forecast in the period"
     priority: str = "P3"
     due: datetime | None = None
@@ -68,6 +79,7 @@ class AssetPage:
     sensors: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> t, mean, low, high, limits, unit
     rul: pd.DataFrame | None = None  # ts, rul, rul_low, rul_high, risk
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    health_scores: pd.DataFrame | None = None  # ts, health, alarm, top_sensors
 
 
 @dataclass
@@ -86,6 +98,7 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, point
         return Maintenance([], [])
     ids = {a.id: a for a in assets}
     predictions = _predictions(session, scope, list(ids))
+    scores = _health_scores(session, scope, list(ids))
     alerts = _alerts(session, scope, list(ids))
     start = _first_data(session, scope, list(ids))
     sensors = _sensor_trends(session, scope, list(ids), start, points)
@@ -95,16 +108,29 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, point
         history = predictions.get(asset.id)
         if history is not None and len(history):
             _from_forecast(health, history)
+        scored = scores.get(asset.id)
+        if scored is not None and len(scored):
+            _from_health(health, scored)
         asset_alerts = alerts.get(asset.id, [])
         if asset_alerts:
             health.last_alert = asset_alerts[0]
         health.action, health.priority, health.due = recommend(health, scope.end, risk_alarm)
-        pages.append(AssetPage(health, sensors.get(asset.id, {}), history, asset_alerts))
+        pages.append(AssetPage(health, sensors.get(asset.id, {}), history, asset_alerts, scored))
     pages.sort(key=lambda p: _rank(p.health))
     return Maintenance([p.health for p in pages], pages, start)
 
 
 def recommend(h: Health, now: datetime, risk_alarm: float = RISK_ALARM) -> tuple[str, str, datetime | None]:
+    action, priority, due = _from_the_forecast(h, now, risk_alarm)
+    if h.health_alarm and priority != "P1":
+        moved = ", ".join(s["sensor"] for s in (h.health_sensors or [])) or "the machine"
+        return f"inspect: {moved}", "P2", min(due, now + timedelta(days=1)) if due else now + timedelta(days=1)
+    if h.forecast_at is None and h.health_index is not None:
+        return "monitor", "P3", None
+    return action, priority, due
+
+
+def _from_the_forecast(h: Health, now: datetime, risk_alarm: float) -> tuple[str, str, datetime | None]:
     if h.forecast_at is None:
         return "no forecast in the period", "P3", None
     if h.error or h.rul is None and h.risk is None:
@@ -124,12 +150,14 @@ def write_work_orders(fleet: list[Health], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["asset", "line", "action", "priority", "due_by", "rul", "rul_low", "risk", "horizon"])
+        writer.writerow(["asset", "line", "action", "priority", "due_by", "rul", "rul_low", "risk", "horizon",
+                         "health"])
         for h in fleet:
             if h.priority in ("P1", "P2"):
                 writer.writerow([h.asset, h.line or "", h.action, h.priority,
                                  h.due.strftime("%Y-%m-%dT%H:%M:%SZ") if h.due else "",
-                                 _num(h.rul), _num(h.rul_low), _num(h.risk, 3), _num(h.horizon)])
+                                 _num(h.rul), _num(h.rul_low), _num(h.risk, 3), _num(h.horizon),
+                                 _num(h.health_index, 0)])
     return path
 
 
@@ -139,7 +167,9 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 def _rank(h: Health) -> tuple:
     order = {"P1": 0, "P2": 1, "P3": 2}[h.priority]
-    return (order, -(h.risk if h.risk is not None else -1.0), h.rul if h.rul is not None else float("inf"), h.asset)
+    lost = 1.0 - h.health_index / 100.0 if h.health_index is not None else -1.0
+    worse = max(h.risk if h.risk is not None else -1.0, lost)
+    return (order, -worse, h.rul if h.rul is not None else float("inf"), h.asset)
 
 
 def _assets(session: Session, scope: Scope) -> list[Asset]:
@@ -175,6 +205,25 @@ def _from_forecast(h: Health, history: pd.DataFrame) -> None:
         hours = (good["ts"].iloc[-1] - good["ts"].iloc[0]).total_seconds() / 3600
         if hours >= MIN_TREND_HOURS:
             h.trend = float((good["rul"].iloc[-1] - good["rul"].iloc[0]) / hours)
+
+
+def _health_scores(session: Session, scope: Scope, ids: list[int]) -> dict[int, pd.DataFrame]:
+    rows = session.exec(select(HealthScore.asset_id, HealthScore.ts, HealthScore.health, HealthScore.alarm,
+                               HealthScore.top_sensors, HealthScore.model_name, HealthScore.model_version)
+                        .where(HealthScore.asset_id.in_(ids), HealthScore.ts >= scope.start,
+                               HealthScore.ts <= scope.end, HealthScore.error.is_(None))
+                        .order_by(HealthScore.asset_id, HealthScore.ts)).all()
+    frame = to_frame(rows, columns=["asset_id", "ts", "health", "alarm", "top_sensors", "model_name", "model_version"])
+    return {int(k): g.reset_index(drop=True) for k, g in frame.groupby("asset_id")}
+
+
+def _from_health(h: Health, scores: pd.DataFrame) -> None:
+    last = scores.iloc[-1]
+    h.health_at = last["ts"].to_pydatetime() if hasattr(last["ts"], "to_pydatetime") else last["ts"]
+    h.health_index = None if pd.isna(last["health"]) else float(last["health"])
+    h.health_alarm = bool(last["alarm"]) if last["alarm"] is not None and not pd.isna(last["alarm"]) else None
+    h.health_sensors = list(last["top_sensors"] or []) if isinstance(last["top_sensors"], list) else None
+    h.health_model = f"{last['model_name']} {last['model_version']}"
 
 
 def _alerts(session: Session, scope: Scope, ids: list[int]) -> dict[int, list[dict[str, Any]]]:

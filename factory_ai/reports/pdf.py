@@ -146,7 +146,8 @@ def pdf(report: Report, path: Path) -> None:
         pages.flush()
 
         figures = [lambda page=page: plots.asset(page, alerts=True) for page in m.pages
-                   if page.sensors or (page.rul is not None and len(page.rul))]
+                   if page.sensors or (page.rul is not None and len(page.rul)) or (
+                    page.health_scores is not None and len(page.health_scores))]
         if q.total:
             figures.append(lambda: plots.defect_rate(q))
             if q.pareto is not None:

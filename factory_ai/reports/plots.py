@@ -51,7 +51,8 @@ def asset(page: AssetPage, max_sensors: int = 6, alerts: bool = False) -> Figure
     failure time and its interval marked on every panel; with ``alerts``, the asset's alerts
     listed under the plots (the PDF's asset page)."""
     sensors = list(page.sensors.items())[:max_sensors]
-    rows = len(sensors) + (1 if page.rul is not None and len(page.rul) else 0)
+    scores = page.health_scores if page.health_scores is not None and len(page.health_scores) else None
+    rows = len(sensors) + (1 if page.rul is not None and len(page.rul) else 0) + (1 if scores is not None else 0)
     notes = [f"{a['severity']} ({a['status']}, {a['count']}x, last {a['last_seen']:%Y-%m-%d %H:%M}): {a['message']}"
              for a in page.alerts[:8]] if alerts else []
     below = 0.3 + 0.16 * len(notes) if notes else 0.0
@@ -67,7 +68,13 @@ def asset(page: AssetPage, max_sensors: int = 6, alerts: bool = False) -> Figure
             if limit is not None:
                 ax.axhline(limit, color="tab:red", linestyle="--", linewidth=0.8)
         ax.set_ylabel(f"{name}" + (f"\n[{s['unit']}]" if s["unit"] else ""), fontsize=8)
-    if rows > len(sensors):
+    if scores is not None:
+        ax = axes[rows - 1]
+        ax.plot(scores["ts"], scores["health"], color="tab:purple", linewidth=1.2)
+        ax.axhline(50, color="tab:red", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("health\n(50: alarm)", fontsize=8)
+    if page.rul is not None and len(page.rul):
         ax = axes[len(sensors)]
         r = page.rul.dropna(subset=["rul"])
         if len(r):

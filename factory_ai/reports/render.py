@@ -100,7 +100,12 @@ def html_text(report: Report) -> str:
         for page in m.pages:
             h = page.health
             parts.append(f"<div class='asset'><h3>{e(h.asset)} <small>{e(h.priority)}: {e(h.action)}</small></h3>")
-            if page.sensors or (page.rul is not None and len(page.rul)):
+            if h.health_index is not None:
+                moved = ", ".join(f"{s['sensor']} {s['share']:.0%}" for s in h.health_sensors or [])
+                parts.append(f"<p>health {h.health_index:.0f} of 100 ({'ALARM' if h.health_alarm else 'normal'}, "
+                             f"{e(h.health_model or '')}); moved most: {e(moved or '–')}</p>")
+            if page.sensors or (page.rul is not None and len(page.rul)) or (
+                    page.health_scores is not None and len(page.health_scores)):
                 parts.append(_asset_svg(page, report))
             else:
                 parts.append(_nodata("no readings or forecasts for this asset in the period"))

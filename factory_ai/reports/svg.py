@@ -107,6 +107,10 @@ def asset_chart(page: AssetPage, start: datetime, end: datetime, max_sensors: in
         r = page.rul
         panels.append(Panel("RUL [h]", list(r["ts"]), r["rul"].to_numpy(float), r["rul_low"].to_numpy(float),
                             r["rul_high"].to_numpy(float), color="#2ca02c"))
+    scores = page.health_scores
+    if scores is not None and len(scores):
+        panels.append(Panel("health (50: alarm)", list(scores["ts"]), scores["health"].to_numpy(float),
+                            limits=[50.0], color="#9467bd"))
     failure, band = page.health.failure() or (None, None)
     stop = end if failure is None else min(max(end, failure), end + (end - start))
     title = f"predicted failure {failure:%Y-%m-%d %H:%M} UTC (red line)" if failure else ""

@@ -39,11 +39,19 @@ def fleet_rows(report: Report) -> list[list[str]]:
         interval = f"{number(h.rul)} [{number(h.rul_low)}, {number(h.rul_high)}]" if h.rul is not None else (h.error or "–")
         alert = f"{h.last_alert['severity']}: {h.last_alert['message']}" if h.last_alert else "–"
         rows.append([h.asset, h.line or "–", interval, number(h.risk, ".1%") if h.risk is not None else "–",
-                     trend(h), alert, h.action, h.priority, stamp(h.due)])
+                     health(h), trend(h), alert, h.action, h.priority, stamp(h.due)])
     return rows
 
 
-FLEET_HEADER = ["asset", "line", "RUL h [80 % interval]", "risk", "RUL trend", "last alert", "action", "priority", "due by"]
+FLEET_HEADER = ["asset", "line", "RUL h [80 % interval]", "risk", "health", "RUL trend", "last alert", "action", "priority",
+                "due by"]
+
+
+def health(h: Health) -> str:
+    """The machine-health index (100 normal, 50 the alarm line), marked when it alarms."""
+    if h.health_index is None:
+        return "–"
+    return f"{h.health_index:.0f}" + (" ALARM" if h.health_alarm else "")
 
 
 def quality_summary(report: Report) -> list[tuple[str, str]]:
