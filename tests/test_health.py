@@ -175,3 +175,46 @@ def test_daemon_scoring_stores_health_rows(tmp_path: Path, health_model: Path) -
     with store.session() as session:
         rows = session.exec(select(HealthScore)).all()
     assert len(rows) == 12 and all(0 <= r.health <= 100 and r.top_sensors for r in rows)
+
+
+@pytest.mark.slow
+def test_retrain_health_learns_recent_normal_and_judges_on_frozen_days(tmp_path: Path, health_model: Path,
+                                                                      fleet: Path) -> None:
+    """The scheduler's retrain-health job: the store's last weeks of normal operation (without
+    the ends of failed runs and open-alert stretches) train a challenger with the champion's
+    shape; champion and challenger are judged on frozen held-out days and the recorded failures."""
+    from factory_ai import events
+    from factory_ai.config import load_settings
+    from factory_ai.registry import Registry, read_card
+    from factory_ai.scheduler.jobs import JobContext
+    from factory_ai.scheduler.service import Scheduler
+    from factory_ai.store.database import Store
+    from tests.test_retrain_forecast import load_fleet
+
+    shutil.copytree(health_model.parent, tmp_path / "models" / "pumps-health")
+    settings = load_settings(environ={"FACTORY_AI_STORE__URL": f"sqlite:///{tmp_path / 'factory.db'}",
+                                      "FACTORY_AI_MODELS__DIR": str(tmp_path / "models"),
+                                      "FACTORY_AI_DAEMON__HEALTH_MODEL": "pumps-health"})
+    settings._base_dir = tmp_path
+    settings.runtime.threads = 2
+    settings.retrain.health.window_days = 40
+    settings.retrain.health.train_args = ["--epochs", "5", "--threads", "2"]
+    store = Store(settings.database_url)
+    load_fleet(store, fleet, tmp_path / "spool")
+    with store.session() as session:
+        events.import_csv(session, fleet / "events.csv")
+    run = Scheduler(JobContext(settings=settings, store=store, registry=Registry(settings.models_dir))).run(
+        "retrain-health")
+    assert run.status == "ok", run.error
+    d = run.detail
+    assert d["challenger"]["version"] == "v2" and d["champion"]["version"] == "v1"
+    assert d["data"]["holdout_rows"] > 0 and d["data"]["training_rows"] < d["data"]["normal_rows"]
+    assert d["challenger"]["windows"] >= 20 and d["challenger"]["failures"] == d["champion"]["failures"] > 0
+    assert d["decision"] in ("promoted", "kept champion") and d["reason"]
+    registry = Registry(settings.models_dir)
+    assert registry.current("pumps-health") == ("v2" if d["decision"] == "promoted" else "v1")
+    card = read_card(registry.resolve("pumps-health:v2").path)
+    champion = read_card(registry.resolve("pumps-health:v1").path)
+    assert card["preprocessing"]["settings"] == ["load"] and card["window"] == champion["window"]
+    assert (card["alarm"]["k"], card["alarm"]["n"]) == (champion["alarm"]["k"], champion["alarm"]["n"])
+    store.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from factory_ai.family import Family, Scored
+from factory_ai.family import Family, Retraining, Scored
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,9 @@ class Health(Family):
     title = "machine health"
     train_command = "health"
     role = "score"
+
+    def __init__(self) -> None:
+        self.retraining = Retraining(job="retrain-health", run=_retrain, cron="0 4 * * 0")
 
     def load(self, model_dir: Path, *, device: str = "auto", threads: int = 0, int8: bool = False) -> Any:
         from factory_ai.health.model import HealthModel
@@ -111,6 +114,12 @@ class Health(Family):
 
     def drift_subject(self, feature: str) -> str:
         return f"sensor {feature}"
+
+
+def _retrain(kit: Any) -> dict[str, Any]:
+    from factory_ai.health.retrain import challenge
+
+    return challenge(kit)
 
 
 def rows(store: Any, results: list, model_name: str, model_version: str, provider: str) -> list:

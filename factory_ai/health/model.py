@@ -34,6 +34,7 @@ from factory_ai.runtime import Device, OnnxModel, load_model
 FAMILY = "health"
 PCA, AUTOENCODER = "pca", "autoencoder"
 INPUT, SCORE, CONTRIBUTION = "windows", "score", "contribution"
+DEGRADING_SHARE = 0.3  # the end of a run that ended in a failure: an alarm there catches the failure
 
 
 @dataclass

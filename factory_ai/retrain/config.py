@@ -14,6 +14,9 @@ Example::
     min_new_events = 3                           # new failures/maintenance recorded (factory-ai events)
     margin = 0.05                                # RUL RMSE on held-out failure runs must fall 5 %
     train_args = ["--epochs", "40"]              # the champion's horizon, cap, window... are kept
+
+    [retrain.health]                             # challenges [daemon] health_model
+    window_days = 30                             # learn normal operation from the last 30 days
 """
 
 from __future__ import annotations
@@ -65,10 +68,20 @@ class AnomalyRetrain(_Family):
                                          "on the frozen holdout may exceed the champion's by this much at most.")
 
 
+class HealthRetrain(_Family):
+    window_days: float = Field(default=30, gt=0, description="The recent stretch of readings (before the newest) "
+                               "the challenger learns normal operation from.")
+    min_new_readings: int = Field(default=1000, ge=1, description="Readings stored since the last retrain needed "
+                                  "to run.")
+    max_false_alarm_rise: float = Field(default=0.0, ge=0, le=1, description="How much higher (alarms per window) "
+                                        "the challenger's false-alarm rate on the frozen recent normal data may be.")
+
+
 class RetrainSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     vision: VisionRetrain = Field(default_factory=VisionRetrain)
     forecast: ForecastRetrain = Field(default_factory=ForecastRetrain)
     anomaly: AnomalyRetrain = Field(default_factory=AnomalyRetrain)
+    health: HealthRetrain = Field(default_factory=HealthRetrain)
     work_dir: Path = Field(default=Path("var/retrain"), description="Exported datasets and training logs.")

@@ -43,7 +43,7 @@ from factory_ai import __version__
 from factory_ai.errors import DataError
 from factory_ai.forecast.features import Preprocessor
 from factory_ai.forecast.targets import RowTargets, runs
-from factory_ai.health.model import AUTOENCODER, FAMILY, PCA, combine, persistent
+from factory_ai.health.model import AUTOENCODER, DEGRADING_SHARE, FAMILY, PCA, combine, persistent
 from factory_ai.history.frame import ASSET, TIME, History, to_hours
 from factory_ai.reference import summarize_columns
 from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
@@ -51,7 +51,6 @@ from factory_ai.store.types import utcnow
 
 log = logging.getLogger(__name__)
 NORMAL_SHARE = 0.3  # with failures recorded and no normal period given: the start of every run is normal
-DEGRADING_SHARE = 0.3  # the end of a run that ended in a failure: an alarm there catches the failure
 HOLDOUT_SHARE = 0.2
 MONTH_HOURS = 30 * 24.0
 MEMBERS = (PCA, AUTOENCODER)
