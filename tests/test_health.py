@@ -218,3 +218,39 @@ def test_retrain_health_learns_recent_normal_and_judges_on_frozen_days(tmp_path:
     assert card["preprocessing"]["settings"] == ["load"] and card["window"] == champion["window"]
     assert (card["alarm"]["k"], card["alarm"]["n"]) == (champion["alarm"]["k"], champion["alarm"]["n"])
     store.close()
+
+
+@pytest.mark.slow
+def test_drift_compares_live_sensors_with_the_normal_period(tmp_path: Path, health_model: Path) -> None:
+    from datetime import timedelta
+
+    from factory_ai.config import load_settings
+    from factory_ai.registry import Registry
+    from factory_ai.scheduler.jobs import JobContext
+    from factory_ai.scheduler.service import Scheduler
+    from factory_ai.store import Asset, Reading, Sensor, Store, utcnow
+
+    shutil.copytree(health_model.parent, tmp_path / "models" / "pumps-health")
+    settings = load_settings(environ={"FACTORY_AI_STORE__URL": f"sqlite:///{tmp_path / 'f.db'}",
+                                      "FACTORY_AI_MODELS__DIR": str(tmp_path / "models"),
+                                      "FACTORY_AI_DAEMON__HEALTH_MODEL": "pumps-health"})
+    store = Store(settings.database_url)
+    new = pd.read_csv(FLEET / "readings.csv").groupby("asset").head(60)  # new pumps: normal operation
+    now = utcnow()
+    with store.session() as session:
+        asset = Asset(name="pump-1")
+        session.add(asset)
+        session.flush()
+        sensors = {name: Sensor(asset_id=asset.id, name=name) for name in ("vibration", "temperature")}
+        session.add_all(sensors.values())
+        session.flush()
+        for i, row in enumerate(new.itertuples()):
+            ts = now - timedelta(minutes=i)
+            session.add(Reading(sensor_id=sensors["vibration"].id, ts=ts, value=row.vibration + 3.0))  # loose mount
+            session.add(Reading(sensor_id=sensors["temperature"].id, ts=ts, value=row.temperature))
+    run = Scheduler(JobContext(settings=settings, store=store, registry=Registry(settings.models_dir))).run("drift")
+    assert run.status == "ok", run.error
+    features = run.detail["health"]["features"]
+    assert features["vibration"]["drifted"] and not features["temperature"]["drifted"]
+    assert run.detail["drifted"] == ["health"] and run.detail["retrain_jobs"] == ["retrain-health"]
+    store.close()
