@@ -183,3 +183,40 @@ def test_tls_and_password_login(store: Store, tmp_path: Path) -> None:
         wrong.stop()
         writer.close()
         broker.close()
+
+
+def test_accelerometer_snapshots_become_vibration_features(mosquitto, store: Store, tmp_path: Path) -> None:
+    """A gateway publishes raw waveform snapshots; the connector stores what a rotating-equipment
+    engineer reads (RMS, bands, velocity, the envelope at the bearing's fault frequency), and a
+    snapshot that is not one costs only itself."""
+    import numpy as np
+
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    config = _config(mosquitto.port, fields=[
+        {"field": "acc", "sensor": "bearing_h", "mode": "accelerometer", "rate_hz": 25600,
+         "fault_hz": {"bpfo": 107.0}},
+        {"field": "temp", "sensor": "temperature"}])
+    connector = MqttConnector(config, writer)
+    connector.start()
+    assert wait_until(lambda: connector.state.up, 10), connector.state
+    publisher = _client(mosquitto.port, "vibration-gateway")
+    t = np.arange(2560) / 25600.0
+    ringing = np.sin(2 * np.pi * 5000 * t) * (0.5 + 0.5 * np.cos(2 * np.pi * 107.0 * t))
+    for payload in [{"ts": "2026-03-01T12:00:00Z", "acc": ringing.round(5).tolist(), "temp": 40.0},
+                    {"ts": "2026-03-01T12:00:10Z", "acc": [0.1, 0.2]},  # too short to be a snapshot
+                    {"ts": "2026-03-01T12:00:20Z", "acc": ["x"] * 100}]:
+        publisher.publish("plant/line1/pump-07/telemetry", json.dumps(payload), qos=1).wait_for_publish(5)
+    # 11 features of the snapshot (4 statistics, 5 bands, velocity, the envelope at BPFO) and the temperature
+    assert wait_until(lambda: connector.state.received == 12 and connector.state.malformed == 2, 10), connector.state
+    writer.flush()
+    with store.session() as session:
+        stored = dict(session.exec(select(Sensor.name, Reading.value).join(Reading, Reading.sensor_id == Sensor.id)).all())
+        units = dict(session.exec(select(Sensor.name, Sensor.unit)).all())
+    assert stored["temperature"] == 40.0
+    assert stored["bearing_h_rms"] == pytest.approx(float(np.sqrt(np.mean(ringing**2))), rel=1e-3)
+    assert stored["bearing_h_band_3000_6000"] > 10 * stored["bearing_h_band_10_1000"]
+    assert stored["bearing_h_env_bpfo"] > 0.1 and units["bearing_h_vel_rms"] == "mm/s"
+    publisher.loop_stop()
+    publisher.disconnect()
+    connector.stop()
+    writer.close()

@@ -90,6 +90,21 @@ class FieldMap(BaseModel):
     field: str = Field(description="Dotted path into the JSON payload, e.g. data.vibration.rms")
     sensor: str
     unit: str | None = None
+    mode: Literal["value", "accelerometer"] = Field(
+        default="value", description="value: the field is one number. accelerometer: the field is a waveform "
+        "snapshot (a list of samples), stored as vibration features <sensor>_rms, _peak, _crest, _kurtosis, "
+        "_band_<lo>_<hi>, _vel_rms (mm/s) and, with fault_hz, _env_<name>.")
+    rate_hz: float | None = Field(default=None, gt=0, description="Accelerometer sample rate (mode accelerometer).")
+    samples_unit: Literal["g", "m/s2"] = Field(default="g", description="Unit of the accelerometer samples.")
+    fault_hz: dict[str, float] = Field(default_factory=dict, description="Bearing fault frequencies to read in the "
+                                       "envelope spectrum, e.g. {bpfo = 107.4, bpfi = 162.6} "
+                                       "(factory_ai.history.vibration.bearing_frequencies computes them).")
+
+    @model_validator(mode="after")
+    def _rate_for_waveforms(self) -> FieldMap:
+        if self.mode == "accelerometer" and self.rate_hz is None:
+            raise ValueError(f"field {self.field!r}: mode accelerometer needs rate_hz")
+        return self
 
 
 class Mqtt(_Connector):

@@ -71,6 +71,28 @@ def topic_level(topic: str, index: int) -> str:
     return levels[index]
 
 
+def waveform_readings(asset: str, mapping: Any, ts: datetime, value: Any) -> list[SensorReading]:
+    """A waveform snapshot (a list of samples) as vibration-feature readings: raw samples are far
+    too dense for the readings table, and these are what health models and people read."""
+    import numpy as np
+
+    from factory_ai.history.vibration import snapshot_features
+
+    if not isinstance(value, list) or len(value) < 64:
+        raise ValueError(f"field {mapping.field!r} is not a waveform snapshot (a list of at least 64 samples)")
+    try:
+        samples = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"field {mapping.field!r}: the samples are not all numbers") from None
+    if samples.ndim != 1 or not np.isfinite(samples).all():
+        raise ValueError(f"field {mapping.field!r}: the samples must be one list of finite numbers")
+    features = snapshot_features(samples[:, None], mapping.rate_hz, (mapping.sensor,), units=mapping.samples_unit,
+                                 fault_hz=mapping.fault_hz or None)
+    units = {"vel_rms": "mm/s", "crest": None, "kurtosis": None}
+    return [SensorReading(asset, name, ts, float(v), units.get(name[len(mapping.sensor) + 1:], mapping.samples_unit))
+            for name, v in features.items() if np.isfinite(v)]
+
+
 class MqttConnector(Connector):
     kind = "mqtt"
 
@@ -97,6 +119,9 @@ class MqttConnector(Connector):
                 value = field_value(data, mapping.field)
             except KeyError:
                 continue  # a message may carry only some fields
+            if mapping.mode == "accelerometer":
+                out += waveform_readings(asset, mapping, ts, value)
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"field {mapping.field!r} is {value!r}, not a number")
             out.append(SensorReading(asset, mapping.sensor, ts, float(value), mapping.unit))
