@@ -55,6 +55,10 @@ def run(
     configs = load_connectors(settings, list(connectors))
     for config in configs:
         log.info("connector %s (%s)%s", config.name, config.kind, "" if config.enabled else ": disabled")
+    from factory_ai.daemon.first_run import adopt_and_explain
+
+    for line in adopt_and_explain(settings, ctx.obj.registry(), configs):
+        log.warning("%s", line)
     try:
         daemon = Daemon(settings, configs)
     except OSError as exc:
