@@ -9,7 +9,8 @@ and every defective one. Printed side by side, in one run:
 - the shipped detector (synthetic-flaw segmentation, ``anomaly/train``): image AUROC, and the
   escape and false-reject rates at its shipped threshold (1 % of held-out good parts);
 - a plain peer on the same images: a convolutional autoencoder's reconstruction error
-  (``anomaly/train/peer.py``), same canvas, same training budget;
+  (``anomaly/train/peer.py``), same canvas, same training budget; and a second, for aligned
+  parts: a Gaussian per pixel position on per-image-normalised, shrunk images;
 - both also at exactly 1 % false rejects measured on the test's good parts (a threshold-free
   comparison of how well they separate);
 - for ELPV, the defect classifier of bench/vision_accuracy.py (trained with labels) on its own
@@ -70,6 +71,36 @@ def datasets(out: Path) -> dict[str, tuple[list[Path], dict[str, list[Path]], Pa
                           {k: images(synthetic / "parts" / k) for k in ("scratch", "spot", "crack", "pit", "stain")},
                           synthetic / "masks")
     return found
+
+
+def position_gaussian(train: np.ndarray, tests: list[np.ndarray], side: int = 64, pool: int = 4) -> list[np.ndarray]:
+    """A second plain peer, for aligned parts: every image normalised by its own mean and spread,
+    shrunk to ``side`` pixels on its long side, a Gaussian per pixel position fitted on the good
+    training images, and the image's score the highest mean z² over ``pool`` x ``pool`` cells."""
+    from PIL import Image
+
+    def prepare(pixels: np.ndarray) -> np.ndarray:
+        out = []
+        for image in pixels:
+            grey = image.mean(axis=0) if image.ndim == 3 else image
+            h, w = grey.shape
+            scale = side / max(h, w)
+            small = np.asarray(Image.fromarray(grey.astype(np.float32)).resize(
+                (max(pool, round(w * scale) // pool * pool), max(pool, round(h * scale) // pool * pool)),
+                Image.BILINEAR), np.float64)
+            out.append((small - small.mean()) / (small.std() + 1e-6))
+        return np.stack(out)
+
+    x = prepare(train)
+    mean, spread = x.mean(axis=0), x.std(axis=0) + 0.1
+
+    def score(pixels: np.ndarray) -> np.ndarray:
+        z = ((prepare(pixels) - mean) / spread) ** 2
+        n, h, w = z.shape
+        cells = z.reshape(n, h // pool, pool, w // pool, pool).mean(axis=(2, 4))
+        return cells.reshape(n, -1).max(axis=1)
+
+    return [score(t) for t in tests]
 
 
 def escape_at(good: np.ndarray, bad: np.ndarray, false_reject: float = 0.01) -> float:
@@ -208,6 +239,9 @@ def main() -> int:
             (peer_good, peer_bad), peer_seconds = fit_and_score(train_px, [good_px, bad_px], threads=threads)
             row.update(peer_auroc=auroc(peer_good, peer_bad), peer_escape_at_1pct=escape_at(peer_good, peer_bad),
                        peer_train_seconds=round(peer_seconds, 1))
+            gauss_good, gauss_bad = position_gaussian(train_px, [good_px, bad_px])
+            row.update(position_gaussian_auroc=auroc(gauss_good, gauss_bad),
+                       position_gaussian_escape_at_1pct=escape_at(gauss_good, gauss_bad))
         with tempfile.TemporaryDirectory() as tmp:
             one = good_px[:1]
             row["latency_ms"] = latency(outcome.ref.path / "model.onnx", one, threads)
@@ -236,6 +270,10 @@ def main() -> int:
         extra = []
         if r.get("pixel_auroc") is not None:
             extra.append(f"pixel AUROC {r['pixel_auroc']:.3f}, PRO {num(r['pro'])}")
+        if r.get("position_gaussian_auroc") is not None:
+            extra.append(f"peer 2, a Gaussian per pixel position on per-image-normalised pixels: AUROC "
+                         f"{r['position_gaussian_auroc']:.3f}, escape at 1 % false rejects "
+                         f"{r['position_gaussian_escape_at_1pct']:.1%}")
         if r.get("classifier_auroc") is not None:
             extra.append(f"the labelled classifier (bench/vision_accuracy.py) on its test split: AUROC "
                          f"{r['classifier_auroc']:.3f}")
