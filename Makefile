@@ -114,8 +114,9 @@ demo: install sample_data/images sample_data/fleet
 	@echo "plots: $(DEMO)/models/demo-fleet/v*/ (rul_scatter.png, trajectories.png, reliability.png)"
 	@echo "== day one for maintenance: a machine-health model of the pumps' normal operation (the first 30 % of every"
 	@echo "   run, new pumps), its alarm threshold set on later normal weeks; the recorded failures only judge it"
-	$(DEMO_ENV) $(BIN)/factory-ai train health $(FLEET_ARGS) --setting load --name demo-health --threads $(THREADS) \
-		--no-progress
+	$(DEMO_ENV) $(BIN)/factory-ai train health --data sample_data/fleet/readings.csv \
+		--events sample_data/fleet/events.csv --time-column timestamp --setting load --name demo-health \
+		--threads $(THREADS) --no-progress
 	@echo "== the health of every pump now (100 = as normal as when new, 50 = alarm line), and the sensors that moved"
 	$(DEMO_ENV) $(BIN)/factory-ai predict --model demo-health --data sample_data/fleet/readings.csv \
 		--events sample_data/fleet/events.csv --time-column timestamp --threads $(THREADS) --no-store

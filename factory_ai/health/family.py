@@ -22,7 +22,7 @@ class Health(Family):
     role = "score"
 
     def __init__(self) -> None:
-        self.retraining = Retraining(job="retrain-health", run=_retrain, cron="0 4 * * 0")
+        self.retraining = Retraining(job="retrain-health", run=_retrain, cron="0 5 * * 0")
 
     def load(self, model_dir: Path, *, device: str = "auto", threads: int = 0, int8: bool = False) -> Any:
         from factory_ai.health.model import HealthModel
