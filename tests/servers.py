@@ -286,7 +286,9 @@ class OpcUaServer:
     VARIABLES = {"Temperature": 20.0, "Pressure": 5.0, "Reject": False}
 
     def __init__(self, port: int | None = None, users: dict[str, str] | None = None,
-                 certificate: Path | None = None, private_key: Path | None = None) -> None:
+                 certificate: Path | None = None, private_key: Path | None = None,
+                 policy: str = "Basic256Sha256_SignAndEncrypt") -> None:
+        self.policy = policy
         self.port = port or free_port()
         self.users = users
         self.certificate, self.private_key = certificate, private_key
@@ -330,7 +332,7 @@ class OpcUaServer:
         if self.certificate is not None:  # encrypted sessions only
             await server.load_certificate(str(self.certificate))
             await server.load_private_key(str(self.private_key))
-            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+            server.set_security_policy([getattr(ua.SecurityPolicyType, self.policy)])
         else:
             server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
         if users is not None:

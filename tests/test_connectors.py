@@ -56,6 +56,8 @@ def test_every_kind_loads_with_its_defaults(tmp_path: Path) -> None:
     ('kind = "csv-replay"\npath = \n', "not valid TOML"),
     ('kind = "opcua"\nendpoint = "opc.tcp://h:4840"\nnodes = []\nsecurity_policy = "Basic256Sha256"\n'
      'security_mode = "SignAndEncrypt"\n', "needs certificate and private_key"),
+    ('kind = "opcua"\nendpoint = "opc.tcp://h:4840"\nnodes = []\nsecurity_policy = "Aes256Sha256RsaPss"\n'
+     'security_mode = "SignAndEncrypt"\ncertificate = "c.der"\nprivate_key = "k.pem"\n', "needs trust"),
 ])
 def test_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "line2.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -119,9 +120,12 @@ def test_encrypted_session_with_certificates(env, tmp_path: Path) -> None:  # no
     server = OpcUaServer(certificate=server_cert, private_key=server_key)
     server.start()
     plain = OpcUaConnector(_config(server, name="plain"), writer)
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    shutil.copy(server_cert, trusted)
     secure = OpcUaConnector(_config(server, name="secure", security_policy="Basic256Sha256",
                                     security_mode="SignAndEncrypt", certificate=str(client_cert),
-                                    private_key=str(client_key)), writer)
+                                    private_key=str(client_key), trust=str(trusted)), writer)
     try:
         plain.start()
         secure.start()
@@ -133,4 +137,45 @@ def test_encrypted_session_with_certificates(env, tmp_path: Path) -> None:  # no
     finally:
         plain.stop()
         secure.stop()
+        server.stop()
+
+
+@pytest.mark.parametrize("policy", ["Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"])
+def test_only_trusted_server_certificates_are_accepted(env, tmp_path: Path, policy: str) -> None:  # noqa: ANN001
+    """A trust folder holding the server's certificate: subscribed. One holding another
+    server's: refused, and /health says why. trust = "any": subscribed, and /health says that
+    the server was not verified."""
+    from tests.servers import OpcUaServer, self_signed
+
+    store, writer = env
+    server_cert, server_key = self_signed(tmp_path, "press-plc", "urn:factory-ai:test:server", server=True)
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger_cert, _ = self_signed(other, "another-plc", "urn:factory-ai:test:other", server=True)
+    client_cert, client_key = self_signed(tmp_path, "factory-ai", "urn:factory-ai:plant:line1", server=False)
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    shutil.copy(server_cert, trusted)
+    (other / "another-plc.pem").unlink()  # the folder holds certificates only
+    server = OpcUaServer(certificate=server_cert, private_key=server_key, policy=f"{policy}_SignAndEncrypt")
+    server.start()
+    secure = {"security_policy": policy, "security_mode": "SignAndEncrypt", "certificate": str(client_cert),
+              "private_key": str(client_key)}
+    known = OpcUaConnector(_config(server, name="known", trust=str(trusted), **secure), writer)
+    unknown = OpcUaConnector(_config(server, name="unknown", trust=str(other), **secure), writer)
+    anyone = OpcUaConnector(_config(server, name="anyone", trust="any", **secure), writer)
+    try:
+        for connector in (known, unknown, anyone):
+            connector.start()
+        assert wait_until(lambda: known.state.up and known.state.received >= 2, 30), known.state
+        assert wait_until(lambda: anyone.state.up, 30), anyone.state
+        assert wait_until(lambda: unknown.state.errors >= 1, 30), unknown.state
+        assert not unknown.state.up
+        health = unknown.state.as_dict()
+        assert "refused the server certificate" in health["last_error"] and "press-plc" in health["last_error"]
+        assert "unverified" in anyone.state.as_dict()["trust"]  # what /health shows for the connector
+        assert str(trusted) in known.state.as_dict()["trust"]
+    finally:
+        for connector in (known, unknown, anyone):
+            connector.stop()
         server.stop()

@@ -63,12 +63,16 @@ class OpcUa(_Connector):
     kind: Literal["opcua"]
     endpoint: str
     nodes: list[NodeMap]
-    security_policy: Literal["None", "Basic256Sha256"] = "None"
+    security_policy: Literal["None", "Basic256Sha256", "Aes128Sha256RsaOaep", "Aes256Sha256RsaPss"] = "None"
     security_mode: Literal["None", "Sign", "SignAndEncrypt"] = "None"
     username: str | None = None
     password: str | None = None
     certificate: Path | None = None
     private_key: Path | None = None
+    trust: Path | Literal["any"] | None = Field(
+        default=None, description="With a security policy: a folder of trusted server (or CA) certificates, PEM or "
+        "DER; a server whose certificate is not there, or is expired, is refused. \"any\" accepts any server "
+        "(a man in the middle too) and says so in /health.")
     reject_node: str | None = None
     publishing_interval_ms: int = Field(default=500, ge=10)
     reconnect_max_seconds: float = Field(default=30.0, gt=0)
@@ -80,8 +84,11 @@ class OpcUa(_Connector):
                 raise ValueError(f"security_policy {self.security_policy} needs certificate and private_key")
             if self.security_mode == "None":
                 raise ValueError(f"security_policy {self.security_policy} needs security_mode Sign or SignAndEncrypt")
+            if self.trust is None:
+                raise ValueError(f"security_policy {self.security_policy} needs trust: a folder of the server "
+                                 "certificates to trust (or trust = \"any\", which accepts any server)")
         elif self.security_mode != "None":
-            raise ValueError("security_mode Sign/SignAndEncrypt needs a security_policy (Basic256Sha256)")
+            raise ValueError("security_mode Sign/SignAndEncrypt needs a security_policy (e.g. Basic256Sha256)")
         return self
 
 

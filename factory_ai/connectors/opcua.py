@@ -20,6 +20,7 @@ import math
 import queue
 from concurrent.futures import Future
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from factory_ai.connectors.base import Connector
@@ -44,6 +45,38 @@ def certificate_uri(path) -> str | None:  # noqa: ANN001
         return None
     uris = names.get_values_for_type(x509.UniformResourceIdentifier)
     return uris[0] if uris else None
+
+
+async def server_validator(trust):  # noqa: ANN001, ANN201 - a Path or "any"; asyncua's validator or None
+    """The check of the server's certificate at connect: its time range and that it (or its
+    issuer) is in the ``trust`` folder; None for ``trust = "any"``."""
+    if trust == "any":
+        return None
+    from asyncua.crypto.truststore import TrustStore
+    from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
+
+    folder = Path(trust)
+    if not folder.is_dir():
+        raise ValueError(f"trust folder {folder} does not exist")
+    store = TrustStore([folder], [])
+    await store.load()
+    options = (CertificateValidatorOptions.TIME_RANGE | CertificateValidatorOptions.TRUSTED
+               | CertificateValidatorOptions.PEER_SERVER)
+    validator = CertificateValidator(options, store)
+
+    async def check(cert, description) -> None:  # noqa: ANN001
+        try:
+            await validator(cert, description)
+        except Exception as exc:
+            subject = cert.subject.rfc4514_string()
+            raise UntrustedServer(f"refused the server certificate {subject!r}: {type(exc).__name__} "
+                                  f"({getattr(exc, 'code', '')}); not in the trust folder {folder}, or expired") from exc
+
+    return check
+
+
+class UntrustedServer(Exception):
+    """The OPC UA server's certificate is not trusted: never retried silently, always said."""
 
 
 class OpcUaConnector(Connector):
@@ -100,6 +133,9 @@ class OpcUaConnector(Connector):
                 client.application_uri = uri
             await client.set_security_string(
                 f"{config.security_policy},{config.security_mode},{config.certificate},{config.private_key}")
+            client.certificate_validator = await server_validator(config.trust)
+            self.state.detail["trust"] = ("any server (unverified: set trust to a folder of server certificates)"
+                                          if config.trust == "any" else f"server certificates in {config.trust}")
         self.client = client
         await client.connect()
         nodes = [client.get_node(m.node) for m in config.nodes]
