@@ -62,6 +62,27 @@ def persistent(above: np.ndarray, k: int, n: int) -> np.ndarray:
     return counts >= k
 
 
+def degrading_rows(run_id: np.ndarray, failed: np.ndarray) -> np.ndarray:
+    """The last DEGRADING_SHARE of the rows of every run that ended in a failure (rows sorted by
+    asset and time, ``run_id`` and ``failed`` per row as ``forecast.targets.runs`` gives them)."""
+    out = np.zeros(len(run_id), bool)
+    for run in np.unique(run_id[failed]):
+        rows = np.flatnonzero(run_id == run)
+        out[rows[int(len(rows) * (1 - DEGRADING_SHARE)):]] = True
+    return out
+
+
+def ok_in_a_row(run_id: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: how many ``ok`` rows of its run end at it without a break, and where its run
+    starts. A row ends a usable window of ``w`` rows where ``ok & (count >= w)``."""
+    index = np.arange(len(run_id))
+    first = np.r_[True, run_id[1:] != run_id[:-1]] if len(run_id) else np.zeros(0, bool)
+    run_start = np.maximum.accumulate(np.where(first, index, 0)) if len(run_id) else index
+    last_bad = np.maximum.accumulate(np.where(ok, -1, index)) if len(run_id) else index
+    count = np.where(ok, np.where(last_bad >= run_start, index - last_bad, index - run_start + 1), 0)
+    return count, run_start
+
+
 def combine(card: dict[str, Any], outputs: dict[str, dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """The shipped score and per-sensor shares from the members' outputs (also used at training)."""
     used = card["combine"]

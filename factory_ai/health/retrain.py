@@ -27,7 +27,7 @@ import pandas as pd
 
 from factory_ai.family import in_holdout
 from factory_ai.forecast.targets import runs
-from factory_ai.health.model import DEGRADING_SHARE
+from factory_ai.health.model import degrading_rows
 from factory_ai.history.frame import ASSET, TIME, History, from_hours
 
 DAY_HOURS = 24.0
@@ -63,7 +63,7 @@ def challenge(kit) -> dict[str, Any]:  # noqa: ANN001 - a retrain.run.Kit
     times = frame[TIME].to_numpy(np.float64)
     window = times >= times.max() - cfg.window_days * DAY_HOURS
     run_id, _, _, failed = runs(history)
-    normal = window & ~_degrading(run_id, failed) & ~_alerted(frame, alerts)
+    normal = window & ~degrading_rows(run_id, failed) & ~_alerted(frame, alerts)
     days = np.floor(times / DAY_HOURS).astype(np.int64)
     keys = [f"{a}@{d}" for a, d in zip(frame[ASSET].astype(str), days, strict=True)]
     held = np.array([in_holdout(hashlib.sha256(k.encode()).hexdigest(), cfg.holdout_percent) for k in keys], bool)
@@ -125,14 +125,6 @@ def train_args(card: dict[str, Any], extra: list[str]) -> list[str]:
     return args + list(extra)
 
 
-def _degrading(run_id: np.ndarray, failed: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(run_id), bool)
-    for run in np.unique(run_id[failed]):
-        rows = np.flatnonzero(run_id == run)
-        out[rows[int(len(rows) * (1 - DEGRADING_SHARE)):]] = True
-    return out
-
-
 def _alerted(frame: pd.DataFrame, alerts: list) -> np.ndarray:
     """Rows of an asset while one of its alerts was open (first seen to last seen)."""
     from factory_ai.history.frame import to_hours
@@ -192,7 +184,7 @@ def _judge(model_dir: Path, holdout: History, recent: History, threads: int) -> 
     assets = np.array([r.asset for r in scored])
     starts = alarms & ~np.r_[False, alarms[:-1] & (assets[1:] == assets[:-1])] if len(alarms) else alarms
     run_id, _, _, failed = runs(recent)
-    late = _degrading(run_id, failed)
+    late = degrading_rows(run_id, failed)
     results = score_history(model, recent, every_row=True)
     flags = np.array([bool(r.alarm) for r in results])
     caught = sum(bool(flags[(run_id == run) & late].any()) for run in np.unique(run_id[failed]))

@@ -19,7 +19,7 @@ import numpy as np
 
 from factory_ai.forecast.features import Preprocessor
 from factory_ai.forecast.targets import runs
-from factory_ai.health.model import HealthModel
+from factory_ai.health.model import HealthModel, ok_in_a_row
 from factory_ai.history.frame import ASSET, TIME, History, from_hours
 
 TOP = 3  # sensors named per result
@@ -126,11 +126,7 @@ def _score_rows(model: HealthModel, frame: Any, run_id: np.ndarray) -> _Rows:
     if valid.any():
         channels[valid] = p.transform(frame[valid], np.zeros(int(valid.sum())))
     index = np.arange(n_rows)
-    first = np.r_[True, run_id[1:] != run_id[:-1]]
-    run_start = np.maximum.accumulate(np.where(first, index, 0))
-    position = index - run_start + 1
-    last_bad = np.maximum.accumulate(np.where(valid, -1, index))
-    clean = np.where(last_bad >= run_start, index - last_bad, position)  # valid rows in a row, this run
+    clean, run_start = ok_in_a_row(run_id, valid)
     usable = valid & (clean >= max(p.window, p.min_history))
     score = np.full(n_rows, np.nan)
     health = np.full(n_rows, np.nan)

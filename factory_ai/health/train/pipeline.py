@@ -43,7 +43,15 @@ from factory_ai import __version__
 from factory_ai.errors import DataError
 from factory_ai.forecast.features import Preprocessor
 from factory_ai.forecast.targets import RowTargets, runs
-from factory_ai.health.model import AUTOENCODER, DEGRADING_SHARE, FAMILY, PCA, combine, persistent
+from factory_ai.health.model import (
+    AUTOENCODER,
+    FAMILY,
+    PCA,
+    combine,
+    degrading_rows,
+    ok_in_a_row,
+    persistent,
+)
 from factory_ai.history.frame import ASSET, TIME, History, to_hours
 from factory_ai.reference import summarize_columns
 from factory_ai.registry import ModelRef, Registry, artifact_entry, write_card
@@ -167,10 +175,10 @@ def run(job: HealthJob, registry: Registry) -> HealthOutcome:
     channels = np.zeros((len(frame), len(pre.channels)), np.float32)
     channels[finite] = pre.transform(frame[finite], np.zeros(int(finite.sum())))
     windows = pre.windows(channels, run_id)
-    whole = _complete(run_id, finite, job.window)  # the window holds `window` finite rows of one run
-    in_train = _complete(_segments(run_id, train), train, job.window)
-    in_holdout = _complete(_segments(run_id, holdout), holdout, job.window)
-    degrading = whole & _degrading_rows(frame, run_id, failed) & ~normal
+    # A row is judged where it ends `window` rows of one run that are all finite (all training
+    # rows, all held-out rows) without a break.
+    whole, in_train, in_holdout = (ok & (ok_in_a_row(run_id, ok)[0] >= job.window) for ok in (finite, train, holdout))
+    degrading = whole & degrading_rows(run_id, failed) & ~normal
     if in_train.sum() < 10:
         raise DataError(f"{job.data}: fewer than 10 complete windows of {job.window} normal rows to learn from")
     if in_holdout.sum() < 10:
@@ -302,15 +310,6 @@ def _normal_rows(history: History, job: HealthJob, run_id: np.ndarray,
     return normal, "all rows", []
 
 
-def _degrading_rows(frame: pd.DataFrame, run_id: np.ndarray, failed: np.ndarray) -> np.ndarray:
-    """The last DEGRADING_SHARE of the rows of every run that ended in a failure."""
-    out = np.zeros(len(frame), bool)
-    for run in np.unique(run_id[failed]):
-        rows = np.flatnonzero(run_id == run)
-        out[rows[int(len(rows) * (1 - DEGRADING_SHARE)):]] = True
-    return out
-
-
 def _hold_out(frame: pd.DataFrame, normal: np.ndarray) -> np.ndarray:
     """The last HOLDOUT_SHARE of each asset's normal rows."""
     out = np.zeros(len(frame), bool)
@@ -318,22 +317,6 @@ def _hold_out(frame: pd.DataFrame, normal: np.ndarray) -> np.ndarray:
         mine = rows[normal[rows]]
         if len(mine) >= 10:
             out[mine[int(len(mine) * (1 - HOLDOUT_SHARE)):]] = True
-    return out
-
-
-def _segments(run_id: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """An id per stretch of consecutive rows of one run that share ``member``."""
-    change = np.r_[True, (np.diff(run_id) != 0) | (np.diff(member.astype(np.int8)) != 0)]
-    return np.cumsum(change)
-
-
-def _complete(segment: np.ndarray, ok: np.ndarray, window: int) -> np.ndarray:
-    """Rows that end a window of ``window`` consecutive ``ok`` rows of one segment."""
-    out = np.zeros(len(segment), bool)
-    count = 0
-    for i in range(len(segment)):
-        count = count + 1 if ok[i] and i and segment[i] == segment[i - 1] and ok[i - 1] else (1 if ok[i] else 0)
-        out[i] = ok[i] and count >= window
     return out
 
 
