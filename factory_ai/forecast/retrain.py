@@ -26,7 +26,7 @@ from factory_ai.family import in_holdout
 from factory_ai.forecast.model import ForecastModel
 from factory_ai.forecast.predict import forecast_assets
 from factory_ai.forecast.targets import runs
-from factory_ai.history.frame import ASSET, TIME, History, from_hours
+from factory_ai.history.frame import ASSET, TIME, History, as_text
 
 
 @dataclass
@@ -44,14 +44,6 @@ class Exported:
     counts: dict[str, int]
 
 
-def iso(value: float | pd.Series) -> Any:  # noqa: ANN401 - a string for a float, a Series for a Series
-    """Hours since 1970 back to UTC text, to the millisecond (what the CSV exports hold)."""
-    text = from_hours(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if np.ndim(value) == 0:
-        return text[0]
-    return pd.Series(text, index=getattr(value, "index", None))
-
-
 def export(history: History, work: Path, percent: float) -> Exported:
     """Write the training CSV and events CSV for ``factory-ai train forecast``; keep the holdout."""
     work.mkdir(parents=True, exist_ok=True)
@@ -62,16 +54,16 @@ def export(history: History, work: Path, percent: float) -> Exported:
     for run in np.unique(run_id[failed]):
         rows = np.flatnonzero(run_id == run)
         asset, when = str(assets[rows[0]]), float(end[rows[0]])
-        name = f"{asset}@{iso(when)}"
+        name = f"{asset}@{as_text(when)}"
         if in_holdout(hashlib.sha256(name.encode()).hexdigest(), percent):
             held_runs[int(run)] = HeldRun(name, frame.iloc[rows].reset_index(drop=True), when)
     held = np.isin(run_id, list(held_runs))
     train = frame[~held].copy()
-    train[TIME] = iso(train[TIME])
+    train[TIME] = as_text(train[TIME])
     data = work / "readings.csv"
     train.to_csv(data, index=False)
     held_events = {(r.name.split("@")[0], r.failure) for r in held_runs.values()}
-    rows = [(asset, iso(t), kind) for kind, table in (("failure", history.failures),
+    rows = [(asset, as_text(t), kind) for kind, table in (("failure", history.failures),
                                                       ("maintenance", history.maintenance))
             for asset, times in table.items() for t in times
             if not (kind == "failure" and (asset, t) in held_events)]

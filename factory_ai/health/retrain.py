@@ -28,7 +28,7 @@ import pandas as pd
 from factory_ai.family import in_holdout
 from factory_ai.forecast.targets import runs
 from factory_ai.health.model import degrading_rows
-from factory_ai.history.frame import ASSET, TIME, History, from_hours
+from factory_ai.history.frame import ASSET, TIME, History, as_text
 
 DAY_HOURS = 24.0
 
@@ -160,13 +160,12 @@ def _gaps(history: History, rows: np.ndarray) -> dict[str, list[float]]:
 
 def _export(history: History, rows: np.ndarray, work: Path, stem: str) -> tuple[Path, Path]:
     part = history.frame[rows].copy()
-    part[TIME] = from_hours(part[TIME].to_numpy()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    part[TIME] = as_text(part[TIME])
     data = work / f"{stem}.csv"
     part.to_csv(data, index=False)
     events = [(a, t, "maintenance") for a, ts in _gaps(history, rows).items() for t in ts]
     table = pd.DataFrame(events, columns=["asset", "time", "kind"])
-    table["time"] = from_hours(table["time"].to_numpy(np.float64)).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if len(
-        table) else table["time"]
+    table["time"] = as_text(table["time"].astype(np.float64))
     path = work / f"{stem}-events.csv"
     table.to_csv(path, index=False)
     return data, path

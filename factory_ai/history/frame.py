@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,15 @@ def from_hours(hours: np.ndarray | pd.Series | float) -> pd.DatetimeIndex:
     """The time axis back to UTC timestamps, to the millisecond (what exports and the store hold)."""
     return pd.to_datetime(np.round(np.asarray(hours, dtype=np.float64).reshape(-1) * 3_600_000).astype(np.int64),
                           unit="ms", utc=True)
+
+
+def as_text(value: Any) -> Any:  # noqa: ANN401 - a string for a number, a Series for a Series or an array
+    """Hours since 1970 back to UTC text, to the millisecond (what the CSV exports for the
+    training commands hold): a string for one value, a Series for many."""
+    text = from_hours(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if np.ndim(value) == 0:
+        return text[0]
+    return pd.Series(text, index=getattr(value, "index", None))
 
 
 @dataclass
