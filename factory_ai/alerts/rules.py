@@ -222,6 +222,10 @@ def _connector_down(rule: c.ConnectorDown, ctx: Context) -> list[Finding] | None
             reason = state.get("last_error") or "not connected"
             out.append(Finding(f"{rule.name}:connector:{name}", rule.name, rule.severity,
                                f"connector {name} ({state.get('kind', '?')}) is down: {reason}"))
+            continue
+        for part in state.get("parts_down") or ():
+            out.append(Finding(f"{rule.name}:connector:{name}:{part['what']}", rule.name, rule.severity,
+                               f"connector {name}: {part['what']} is down: {part['reason']}"))
     return out
 
 

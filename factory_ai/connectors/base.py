@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,16 @@ class ConnectorState:
     last_error: str | None = None
     last_data: float | None = None  # wall-clock time of the last data
     detail: dict[str, Any] = field(default_factory=dict)
+    # Detail that changes with every message (a protocol's per-peer state) is read when asked
+    # for, not copied on every message. Its ``parts_down`` lists what behind a connected
+    # connector is down (``{"what", "reason"}``), which the connector_down rule reports too.
+    live: Callable[[], dict[str, Any]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "up": self.up, "received": self.received, "malformed": self.malformed,
                 "errors": self.errors, "last_error": self.last_error,
                 "seconds_since_data": None if self.last_data is None else round(time.time() - self.last_data, 3),
-                **self.detail}
+                **self.detail, **(self.live() if self.live else {})}
 
 
 class Connector:

@@ -115,12 +115,21 @@ class FieldMap(BaseModel):
 
 
 class Mqtt(_Connector):
+    """JSON messages (``payload = "json"``) or Sparkplug B (``payload = "sparkplug_b"``).
+
+    With Sparkplug B the asset is the device (or, for node metrics, the edge node), every numeric
+    metric is a sensor named after the metric (``/`` written as ``.``) unless ``fields`` lists the
+    metrics to take (``field`` = the metric's name), and ``topics`` defaults to ``spBv1.0/#``.
+    """
+
     kind: Literal["mqtt"]
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
-    topics: list[str]
-    asset_from_topic: int = Field(default=-2, description="Which topic level names the asset (negative from the end).")
-    fields: list[FieldMap]
+    payload: Literal["json", "sparkplug_b"] = "json"
+    topics: list[str] = Field(default_factory=list)
+    asset_from_topic: int = Field(default=-2, description="Which topic level names the asset (negative from the end); "
+                                  "JSON only.")
+    fields: list[FieldMap] = Field(default_factory=list)
     timestamp_field: str | None = None
     qos: Literal[0, 1, 2] = 1
     client_id: str | None = None
@@ -130,6 +139,33 @@ class Mqtt(_Connector):
     ca_file: Path | None = None
     verdict_topic: str | None = None
     alert_topic: str | None = None
+    group: str | None = Field(default=None, description="Sparkplug B: the group of the daemon's own edge node, which "
+                              "publishes verdicts (a device per line) and alerts (device 'alerts'); with edge_node.")
+    edge_node: str | None = Field(default=None, description="Sparkplug B: the daemon's own edge node id; with group.")
+    rebirth_requests: bool = Field(default=True, description="Sparkplug B: ask an edge node to rebirth (NCMD) after a "
+                                   "seq gap or data with an alias no birth declared.")
+
+    @model_validator(mode="after")
+    def _payload_keys(self) -> Mqtt:
+        if self.payload == "json":
+            if not self.topics or not self.fields:
+                raise ValueError("payload json needs topics and fields")
+            if self.group or self.edge_node:
+                raise ValueError("group and edge_node are for payload = \"sparkplug_b\"")
+            return self
+        if not self.topics:
+            self.topics = ["spBv1.0/#"]
+        if (self.group is None) != (self.edge_node is None):
+            raise ValueError("give both group and edge_node (the daemon's own Sparkplug B edge node), or neither")
+        for value in (self.group, self.edge_node):
+            if value is not None and (not value or any(c in value for c in "/+#")):
+                raise ValueError(f"{value!r}: a Sparkplug B id must be non-empty and free of '/', '+' and '#'")
+        if self.verdict_topic or self.alert_topic:
+            raise ValueError("with sparkplug_b, verdicts and alerts go out on the daemon's own edge node: set group "
+                             "and edge_node instead of verdict_topic/alert_topic")
+        if any(f.mode == "accelerometer" for f in self.fields):
+            raise ValueError("accelerometer fields need payload = \"json\" (a waveform is a list of samples)")
+        return self
 
 
 class Register(BaseModel):

@@ -1,4 +1,4 @@
-"""``mqtt``: sensor readings from JSON messages; verdicts and alerts published back.
+"""``mqtt``: sensor readings from JSON or Sparkplug B messages; verdicts and alerts published back.
 
 Why it is built this way:
 
@@ -15,6 +15,12 @@ Why it is built this way:
 A message on ``plant/line1/pump-07/telemetry`` with ``{"ts": "...", "vib": {"rms": 2.1}}`` and
 ``asset_from_topic = -2``, ``fields = [{field = "vib.rms", sensor = "vibration"}]`` becomes one
 reading of pump-07's vibration.
+
+With ``payload = "sparkplug_b"`` the connector is a Sparkplug B host application
+(``connectors/sparkplug.py``): births name the metrics, data arrives by alias, deaths and seq
+gaps show in /health and in ``connector_down`` alerts, and a node that lost a message is asked
+to rebirth. With ``group`` and ``edge_node`` it is also an edge node of its own that publishes
+verdicts and alerts.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import logging
 import math
 import queue
 import ssl
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+from factory_ai.connectors import sparkplug
 from factory_ai.connectors.base import Connector
 from factory_ai.connectors.config import Mqtt
 from factory_ai.ingest import ReadingWriter, SensorReading
@@ -102,10 +110,22 @@ class MqttConnector(Connector):
         self.client = None
         self._refused = False
         self.state.detail.update(broker=f"{config.host}:{config.port}", published=0)
+        self.book: sparkplug.HostBook | None = None
+        self.edge: sparkplug.EdgeNode | None = None
+        self._asked: dict[str, float] = {}  # edge node -> when it was last asked to rebirth
+        if config.payload == "sparkplug_b":
+            self.book = sparkplug.HostBook()
+            self.state.detail.update(rebirth_requests=0)
+            self.state.live = self._sparkplug_state
+            self._fields = {f.field: f for f in config.fields}
+            if config.group and config.edge_node:
+                self.edge = sparkplug.EdgeNode(config.group, config.edge_node, self._publish_raw)
 
     # -- readings in ---------------------------------------------------------------------------
     def readings(self, topic: str, payload: bytes) -> list[SensorReading]:
         """The readings in one message; ValueError/KeyError saying why there are none."""
+        if self.book is not None:
+            return self._sparkplug_readings(topic, payload)
         try:
             data = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -129,11 +149,57 @@ class MqttConnector(Connector):
             raise KeyError(f"none of the fields {', '.join(m.field for m in self.config.fields)} is in the payload")
         return out
 
+    def _sparkplug_readings(self, topic: str, payload: bytes) -> list[SensorReading]:
+        """A Sparkplug B message's numeric metrics as readings of the device (or edge node)."""
+        assert self.book is not None
+        where = sparkplug.parse_topic(topic)
+        if self.edge is not None and where.group == self.edge.group and where.edge == self.edge.edge:
+            if where.kind == "NCMD" and _asks_rebirth(payload):
+                log.info("%s: a host asked our edge node for a rebirth", self.name)
+                self.edge.birth()
+            return []  # our own births and data coming back
+        values = self.book.read(where, payload)
+        if values is None:
+            return []
+        if values.rebirth:
+            self._ask_rebirth(where)
+        if values.unknown_aliases:
+            self.malformed(f"message on {topic}: {values.unknown_aliases} metrics by an alias no birth declared "
+                           "(asked the edge node to rebirth)")
+        asset = values.device or where.edge
+        out = []
+        for name, ts, value in values.points:
+            if self._fields:
+                mapping = self._fields.get(name)
+                if mapping is not None:
+                    out.append(SensorReading(asset, mapping.sensor, ts, value, mapping.unit))
+            else:
+                out.append(SensorReading(asset, name.replace("/", "."), ts, value, None))
+        return out
+
+    def _ask_rebirth(self, where: sparkplug.Topic) -> None:
+        """NCMD Node Control/Rebirth, at most once per 10 s per node (the spec's way to recover)."""
+        if not self.config.rebirth_requests or self.client is None:
+            return
+        now = time.monotonic()
+        if now - self._asked.get(where.node, -1e9) < 10.0:
+            return
+        self._asked[where.node] = now
+        self.client.publish(sparkplug.topic(where.group, "NCMD", where.edge), sparkplug.rebirth_request(), qos=0)
+        self.state.detail["rebirth_requests"] += 1
+        log.info("%s: asked Sparkplug edge node %s to rebirth", self.name, where.node)
+
+    def _sparkplug_state(self) -> dict[str, Any]:
+        assert self.book is not None
+        return {"sparkplug": self.book.state(), "parts_down": self.book.down()}
+
     def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
         try:
             batch = self.readings(message.topic, message.payload)
         except (ValueError, KeyError) as exc:
             self.malformed(f"message on {message.topic} skipped: {exc}")
+            return
+        if not batch:
             return
         while not self.stopping.is_set():
             try:
@@ -149,12 +215,27 @@ class MqttConnector(Connector):
 
     # -- verdicts and alerts out ----------------------------------------------------------------
     def publish_verdict(self, verdict: dict[str, Any]) -> None:
-        if self.config.verdict_topic:
+        if self.edge is not None:
+            self.edge.verdict(verdict)
+        elif self.config.verdict_topic:
             self._publish(self.config.verdict_topic.format(line=verdict.get("line") or "default"), verdict)
 
     def publish_alert(self, alert: dict[str, Any]) -> None:
-        if self.config.alert_topic:
+        if self.edge is not None:
+            self.edge.alert(alert)
+        elif self.config.alert_topic:
             self._publish(self.config.alert_topic.format(severity=alert.get("severity", "info")), alert)
+
+    @property
+    def publishes_alerts(self) -> bool:
+        return self.edge is not None or bool(self.config.alert_topic)
+
+    def _publish_raw(self, topic: str, payload: bytes) -> None:
+        """Sparkplug B messages go out at QoS 0, as the specification asks; the will is QoS 1."""
+        if self.client is None:
+            raise RuntimeError(f"{self.name}: not started")
+        self.client.publish(topic, payload, qos=0)
+        self.state.detail["published"] += 1
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         if self.client is None:
@@ -174,6 +255,8 @@ class MqttConnector(Connector):
             client.username_pw_set(config.username, config.password)
         if config.tls:
             client.tls_set(ca_certs=str(config.ca_file) if config.ca_file else None, cert_reqs=ssl.CERT_REQUIRED)
+        if self.edge is not None:
+            client.will_set(*self.edge.death(), qos=1, retain=False)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -188,6 +271,10 @@ class MqttConnector(Connector):
 
     def close(self) -> None:
         if self.client is not None:
+            if self.edge is not None and self.state.up:
+                # A clean disconnect suppresses the will, so the death certificate is sent by hand.
+                info = self.client.publish(*self.edge.death(), qos=1)
+                info.wait_for_publish(timeout=2.0)
             self.client.disconnect()
             self.client.loop_stop()
 
@@ -199,11 +286,27 @@ class MqttConnector(Connector):
         self._refused = False
         # Subscribing again on every connect is harmless with a persistent session and needed
         # when the broker lost it (restarted without persistence).
-        client.subscribe([(topic, self.config.qos) for topic in self.config.topics])
+        topics = list(self.config.topics)
+        if self.edge is not None:
+            topics.append(sparkplug.topic(self.edge.group, "NCMD", self.edge.edge))
+        client.subscribe([(topic, self.config.qos) for topic in dict.fromkeys(topics)])
         self.state.up, self.state.last_error = True, None
+        if self.edge is not None:
+            self.edge.birth()
         log.info("%s: connected to %s:%d (session %s)", self.name, self.config.host, self.config.port,
                  "resumed" if flags.session_present else "new")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+        if self.edge is not None:
+            self.edge.connection_lost()
+            client.will_set(*self.edge.death(), qos=1, retain=False)  # the next session's death certificate
         if not self.stopping.is_set() and not self._refused:
             self.failed(f"lost the broker {self.config.host}:{self.config.port} ({reason_code}); reconnecting")
+
+
+def _asks_rebirth(payload: bytes) -> bool:
+    try:
+        message = sparkplug.decode(payload)
+    except ValueError:
+        return False
+    return any(m.name == sparkplug.REBIRTH and m.boolean_value for m in message.metrics)

@@ -1,0 +1,257 @@
+"""Sparkplug B: the codec, and the MQTT connector as host and edge node against a real Mosquitto.
+
+The edge node in these tests is simulated with the same protobuf schema the connector reads
+(``factory_ai.connectors.sparkplug``) and paho, publishing to the real broker: births with
+aliases, data by alias with its own timestamps, a death certificate left as the MQTT will and
+delivered by the broker when the connection is killed, a seq gap, and a rebirth on request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from factory_ai.alerts import config as alert_config
+from factory_ai.alerts.rules import _connector_down
+from factory_ai.connectors import sparkplug as spb
+from factory_ai.connectors.config import Mqtt
+from factory_ai.connectors.mqtt import MqttConnector
+from factory_ai.ingest import ReadingWriter
+from factory_ai.store import Store
+from factory_ai.store.tables import Asset, Reading, Sensor
+from tests.servers import wait_until
+
+paho = pytest.importorskip("paho.mqtt.client")
+
+T0 = int(datetime(2026, 3, 1, 12, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_payload_round_trip_signed_values_and_topics() -> None:
+    data = spb.encode([("Motor/Temp", 1, spb.DOUBLE, 71.25), ("Offset", 2, spb.INT32, -5), ("Big", 3, spb.INT64, -2),
+                       ("Small", 4, spb.INT8, -3), ("Running", 5, spb.BOOLEAN, True), ("Note", 6, spb.STRING, "ok"),
+                       ("Missing", 7, spb.FLOAT, None)], seq=4, timestamp=T0)
+    payload = spb.decode(data)
+    assert payload.seq == 4 and payload.timestamp == T0
+    numbers = {m.name: spb.metric_number(m) for m in payload.metrics}
+    assert numbers == {"Motor/Temp": 71.25, "Offset": -5.0, "Big": -2.0, "Small": -3.0, "Running": 1.0, "Note": None,
+                       "Missing": None}
+    old_style = spb.Payload()  # an Int8 written in its own width by an older encoder
+    metric = old_style.metrics.add(name="x", datatype=spb.INT8, int_value=253)
+    assert spb.metric_number(metric) == -3.0
+    with pytest.raises(ValueError, match="not a Sparkplug B protobuf"):
+        spb.decode(b"\xff\xff\xff")
+    assert spb.parse_topic("spBv1.0/plant1/DDATA/edge-7/press-1") == spb.Topic("DDATA", "plant1", "edge-7", "press-1")
+    assert spb.parse_topic("spBv1.0/plant1/NBIRTH/edge-7").device is None
+    assert spb.parse_topic("spBv1.0/STATE/scada-1").host == "scada-1"
+    for bad in ("spBv1.0/plant1/DDATA/edge-7", "plant/line1/x/telemetry", "spBv1.0/plant1/NDATA/edge-7/dev"):
+        with pytest.raises(ValueError):
+            spb.parse_topic(bad)
+
+
+def test_config_keeps_the_two_payloads_apart() -> None:
+    spb_conf = Mqtt.model_validate({"kind": "mqtt", "name": "s", "payload": "sparkplug_b"})
+    assert spb_conf.topics == ["spBv1.0/#"] and spb_conf.fields == []
+    with pytest.raises(ValueError, match="topics and fields"):
+        Mqtt.model_validate({"kind": "mqtt", "name": "j", "topics": ["a/#"]})
+    with pytest.raises(ValueError, match="both group and edge_node"):
+        Mqtt.model_validate({"kind": "mqtt", "name": "s", "payload": "sparkplug_b", "group": "g"})
+    with pytest.raises(ValueError, match="free of"):
+        Mqtt.model_validate({"kind": "mqtt", "name": "s", "payload": "sparkplug_b", "group": "g/h", "edge_node": "e"})
+
+
+class EdgeNodeSim:
+    """A Sparkplug B edge node with one device, as a PLC gateway would run it."""
+
+    def __init__(self, port: int, bd_seq: int, group: str = "plant1", edge: str = "gw-1") -> None:
+        self.group, self.edge, self.bd_seq, self.seq = group, edge, bd_seq, 0
+        self.commands: list[str] = []
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{edge}-{bd_seq}")
+        self.client.will_set(spb.topic(group, "NDEATH", edge), spb.encode([("bdSeq", None, spb.INT64, bd_seq)],
+                                                                          seq=None), qos=1)
+        self.client.on_message = self._command
+        self.client.connect("127.0.0.1", port, keepalive=5)
+        self.client.loop_start()
+        self.client.subscribe(spb.topic(group, "NCMD", edge), qos=0)
+        time.sleep(0.2)
+
+    def _command(self, client, userdata, message) -> None:  # noqa: ANN001
+        payload = spb.decode(message.payload)
+        self.commands += [m.name for m in payload.metrics if m.boolean_value]
+        if spb.REBIRTH in self.commands:
+            threading.Thread(target=self.births).start()
+
+    def send(self, kind: str, metrics: list, device: str | None = None, seq: int | None = None) -> None:
+        if seq is None:
+            seq, self.seq = self.seq, (self.seq + 1) % 256
+        info = self.client.publish(spb.topic(self.group, kind, self.edge, device),
+                                   spb.encode(metrics, seq=seq, timestamp=T0), qos=0)
+        info.wait_for_publish(5)
+
+    def births(self, temp: float = 60.0) -> None:
+        self.seq = 0
+        self.send("NBIRTH", [("bdSeq", None, spb.INT64, self.bd_seq), (spb.REBIRTH, None, spb.BOOLEAN, False),
+                             ("Cabinet/Temp", 1, spb.FLOAT, 30.5)])
+        self.send("DBIRTH", [("Hydraulics/Pressure", 10, spb.DOUBLE, 180.0), ("Motor/Temp", 11, spb.DOUBLE, temp),
+                             ("Motor/Running", 12, spb.BOOLEAN, True), ("Serial", 13, spb.STRING, "A-17")], "press-1")
+
+    def data(self, t_ms: int, pressure: float, temp: float, seq: int | None = None) -> None:
+        payload_metrics = []
+        for alias, value in ((10, pressure), (11, temp)):
+            payload_metrics.append((None, alias, spb.DOUBLE, value))
+        data = spb.Payload(timestamp=T0, seq=self.seq if seq is None else seq)
+        for _, alias, kind, value in payload_metrics:
+            metric = data.metrics.add(alias=alias, timestamp=t_ms)
+            spb.set_value(metric, kind, value)
+        if seq is None:
+            self.seq = (self.seq + 1) % 256
+        self.client.publish(spb.topic(self.group, "DDATA", self.edge, "press-1"), data.SerializeToString(),
+                            qos=0).wait_for_publish(5)
+
+    def kill(self) -> None:
+        """Drop the TCP connection without DISCONNECT: the broker sends the will (NDEATH)."""
+        self.client.loop_stop()
+        self.client.socket().close()
+
+
+def _readings(store: Store) -> dict[tuple[str, str], list[tuple[datetime, float]]]:
+    out: dict[tuple[str, str], list] = {}
+    with store.session() as session:
+        rows = session.exec(select(Asset.name, Sensor.name, Reading.ts, Reading.value)
+                            .join(Sensor, Sensor.id == Reading.sensor_id).join(Asset, Asset.id == Sensor.asset_id)
+                            .order_by(Reading.ts)).all()
+    for asset, sensor, ts, value in rows:
+        out.setdefault((asset, sensor), []).append((ts, value))
+    return out
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'factory.db'}")
+    yield store
+    store.close()
+
+
+def test_births_aliases_death_gap_and_rebirth_through_a_real_broker(mosquitto, store: Store, tmp_path: Path) -> None:
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    connector = MqttConnector(Mqtt.model_validate({"kind": "mqtt", "name": "scada", "port": mosquitto.port,
+                                                   "payload": "sparkplug_b", "client_id": "factory-ai-spb"}), writer)
+    connector.start()
+    assert wait_until(lambda: connector.state.up, 10), connector.state
+    edge = EdgeNodeSim(mosquitto.port, bd_seq=0)
+    try:
+        edge.births()
+        for i in range(5):
+            edge.data(T0 + 1000 * (i + 1), 181.0 + i, 61.0 + i)
+        assert wait_until(lambda: connector.state.received == 4 + 10, 10), connector.state.as_dict()
+        writer.flush()
+        readings = _readings(store)
+        # Births carry current values; data arrives by alias, each value with its own time.
+        assert [v for _, v in readings[("press-1", "Hydraulics.Pressure")]] == [180.0, 181, 182, 183, 184, 185]
+        assert readings[("press-1", "Motor.Running")] == [(readings[("press-1", "Motor.Running")][0][0], 1.0)]
+        assert readings[("gw-1", "Cabinet.Temp")][0][1] == 30.5
+        stamps = [ts.replace(tzinfo=UTC) for ts, _ in readings[("press-1", "Motor.Temp")]]
+        assert stamps[1] == datetime.fromtimestamp((T0 + 1000) / 1000, UTC)
+        assert ("press-1", "Serial") not in readings  # text is not a sensor reading
+        node = connector.state.as_dict()["sparkplug"]["nodes"]["plant1/gw-1"]
+        assert node["online"] and node["bdSeq"] == 0 and node["devices"] == {"press-1": True} and node["seq_gaps"] == 0
+
+        # A lost message (seq jumps) is counted, and the node is asked to rebirth, which it does.
+        edge.data(T0 + 9000, 190.0, 70.0, seq=(edge.seq + 3) % 256)
+        assert wait_until(lambda: spb.REBIRTH in edge.commands, 10), connector.state.as_dict()
+        assert wait_until(lambda: connector.state.as_dict()["sparkplug"]["nodes"]["plant1/gw-1"]["births"] == 2, 10)
+        assert connector.state.as_dict()["sparkplug"]["seq_gaps"] == 1
+        assert connector.state.detail["rebirth_requests"] == 1
+
+        # The connection dies without a word: the broker delivers the will, the node and its device go down.
+        edge.kill()
+        assert wait_until(lambda: not connector.state.as_dict()["sparkplug"]["nodes"]["plant1/gw-1"]["online"], 20)
+        state = connector.state.as_dict()
+        assert state["sparkplug"]["nodes"]["plant1/gw-1"]["devices"] == {"press-1": False}
+        assert state["up"]  # the broker is fine; the edge node is not
+        rule = alert_config.ConnectorDown(name="down", kind="connector_down")
+        findings = _connector_down(rule, type("Ctx", (), {"connectors": {"scada": state}})())
+        assert [f.message for f in findings] == [
+            "connector scada: Sparkplug edge node plant1/gw-1 is down: death certificate (NDEATH): the edge node lost "
+            "its connection or shut down"]
+
+        # It comes back with the next bdSeq; a stale death of the old session would change nothing.
+        edge = EdgeNodeSim(mosquitto.port, bd_seq=1)
+        edge.births(temp=65.0)
+        assert wait_until(lambda: connector.state.as_dict()["sparkplug"]["nodes"]["plant1/gw-1"]["online"], 10)
+        assert connector.state.as_dict()["parts_down"] == []
+        edge.send("NDEATH", [("bdSeq", None, spb.INT64, 0)], seq=None)
+        time.sleep(0.5)
+        assert connector.state.as_dict()["sparkplug"]["nodes"]["plant1/gw-1"]["online"]
+
+        # Data by an alias no birth declared: counted as malformed, and a rebirth is asked for (rate-limited).
+        edge.client.publish(spb.topic("plant1", "DDATA", "gw-1", "press-1"),
+                            spb.encode([(None, 99, spb.DOUBLE, 1.0)], seq=edge.seq), qos=0).wait_for_publish(5)
+        assert wait_until(lambda: connector.state.malformed == 1, 10), connector.state.as_dict()
+        edge.client.publish("spBv1.0/STATE/scada-primary", b'{"online": true, "timestamp": 1}', qos=0)
+        assert wait_until(lambda: connector.state.as_dict()["sparkplug"]["hosts"] == {"scada-primary": True}, 10)
+    finally:
+        edge.client.loop_stop()
+        edge.client.disconnect()
+        connector.stop()
+        writer.close()
+
+
+def test_the_daemon_as_an_edge_node_publishes_verdicts_and_alerts(mosquitto, store: Store, tmp_path: Path) -> None:
+    heard: list[tuple[str, object]] = []
+    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="scada")
+    listener.on_message = lambda c, u, m: heard.append((m.topic, spb.decode(m.payload)))
+    listener.connect("127.0.0.1", mosquitto.port)
+    listener.loop_start()
+    listener.subscribe("spBv1.0/#", qos=1)
+    time.sleep(0.3)
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    config = Mqtt.model_validate({"kind": "mqtt", "name": "scada", "port": mosquitto.port, "payload": "sparkplug_b",
+                                  "client_id": "factory-ai-edge", "group": "quality", "edge_node": "factory-ai"})
+    connector = MqttConnector(config, writer)
+    connector.start()
+    try:
+        assert wait_until(lambda: any(t.endswith("NBIRTH/factory-ai") for t, _ in heard), 10), heard
+        connector.publish_verdict({"line": "line/1", "verdict": "reject", "label": "crack", "confidence": 0.93,
+                                   "score": None, "model": "surface", "version": "v3", "source": "cam/1.png",
+                                   "error": None})
+        connector.publish_verdict({"line": "line/1", "verdict": "pass", "label": "good", "confidence": 0.99,
+                                   "model": "surface", "version": "v3", "source": "cam/2.png", "error": None})
+        for count in (1, 2):
+            connector.publish_alert({"event": "raised", "rule": "rul-low", "severity": "critical",
+                                     "message": "press-1 RUL", "asset": "press-1", "count": count})
+        assert wait_until(lambda: len(heard) == 5, 10), [t for t, _ in heard]
+        assert [t for t, _ in heard] == [
+            "spBv1.0/quality/NBIRTH/factory-ai", "spBv1.0/quality/DBIRTH/factory-ai/line_1",
+            "spBv1.0/quality/DDATA/factory-ai/line_1", "spBv1.0/quality/DBIRTH/factory-ai/alerts",
+            "spBv1.0/quality/DDATA/factory-ai/alerts"]
+        assert [p.seq for _, p in heard] == [0, 1, 2, 3, 4]
+        assert {m.name: spb.metric_number(m) for m in heard[0][1].metrics}["bdSeq"] == 0
+        birth = {m.name: m for m in heard[1][1].metrics}  # born with the first verdict's values
+        assert birth["Verdict"].string_value == "reject" and birth["Score"].is_null
+        data = {m.alias: m for m in heard[2][1].metrics}  # then by alias only
+        assert all(not m.name for m in heard[2][1].metrics)
+        assert data[birth["Verdict"].alias].string_value == "pass"
+        assert data[birth["Confidence"].alias].double_value == pytest.approx(0.99)
+        alert_birth = {m.name: m for m in heard[3][1].metrics}
+        assert alert_birth["Severity"].string_value == "critical" and spb.metric_number(alert_birth["Count"]) == 1
+        assert spb.metric_number({m.alias: m for m in heard[4][1].metrics}[alert_birth["Count"].alias]) == 2
+        # A host asks for a rebirth: the node and both devices are born again, seq from 0.
+        heard.clear()
+        listener.publish("spBv1.0/quality/NCMD/factory-ai", spb.rebirth_request(), qos=0)
+        assert wait_until(lambda: len([t for t, _ in heard if "BIRTH" in t]) == 3, 10), [t for t, _ in heard]
+        births = [(t, p) for t, p in heard if "BIRTH" in t]
+        assert births[0][0].endswith("NBIRTH/factory-ai") and births[0][1].seq == 0
+    finally:
+        heard.clear()
+        connector.stop()
+        writer.close()
+    assert wait_until(lambda: any(t.endswith("NDEATH/factory-ai") for t, _ in heard), 10), [t for t, _ in heard]
+    death = next(p for t, p in heard if t.endswith("NDEATH/factory-ai"))
+    assert spb.metric_number(death.metrics[0]) == 0  # the bdSeq of the birth it ends
+    listener.loop_stop()
+    listener.disconnect()
