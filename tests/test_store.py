@@ -132,3 +132,36 @@ def test_database_with_foreign_tables_is_not_touched(db_url: str) -> None:
 def test_unreachable_database_is_one_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open the database"):
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
+
+
+def test_readings_keep_through_the_key_migration(db_url: str) -> None:
+    """A store written before 0005 (readings with an id and a unique index) is upgraded in place:
+    every reading survives, duplicates are still refused, and SQLite's table has no rowid."""
+    from sqlalchemy import bindparam, create_engine
+
+    from factory_ai.store.schema import upgrade
+    from factory_ai.store.types import UTCDateTime
+
+    engine = create_engine(db_url)
+    try:
+        upgrade(engine, "0004")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO assets (name, line, created_at) VALUES ('press-1', 'L1', '2026-03-01')"))
+            conn.execute(text("INSERT INTO sensors (asset_id, name, created_at) VALUES (1, 'temp', '2026-03-01')"))
+            insert = text("INSERT INTO readings (sensor_id, ts, value) VALUES (1, :ts, :v)").bindparams(
+                bindparam("ts", type_=UTCDateTime))
+            for minute in range(3):
+                conn.execute(insert, {"ts": datetime(2026, 3, 1, 12, minute, tzinfo=UTC), "v": 70.0 + minute})
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert current_revision(conn) == HEAD
+            if engine.dialect.name == "sqlite":
+                ddl = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'readings'")).scalar_one()
+                assert "WITHOUT ROWID" in ddl
+    finally:
+        engine.dispose()
+    with Store(db_url) as store:
+        with store.session() as s:
+            assert [r.value for r in s.exec(select(Reading).order_by(Reading.ts))] == [70.0, 71.0, 72.0]
+        with pytest.raises(IntegrityError), store.session() as s:
+            s.add(Reading(sensor_id=1, ts=datetime(2026, 3, 1, 12, 1, tzinfo=UTC), value=1.0))

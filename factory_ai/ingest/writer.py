@@ -215,10 +215,14 @@ class ReadingWriter:
 
     # -- database --------------------------------------------------------------------------------
     def _insert(self, batch: list[SensorReading]) -> None:
-        ids = self._ids(batch)
         if self.store.dialect == "sqlite":
-            inserted = _insert_sqlite(self.store, _sqlite_rows(batch, ids))
+            try:  # in steady state every sensor is known: no separate pass over the batch for new ones
+                rows = _sqlite_rows(batch, self._sensor_ids)
+            except KeyError:
+                rows = _sqlite_rows(batch, self._ids(batch))
+            inserted = _insert_sqlite(self.store, rows)
         else:
+            ids = self._ids(batch)
             rows = [(ids[r.asset, r.sensor], r.ts if r.ts.tzinfo is UTC else r.ts.astimezone(UTC), float(r.value))
                     for r in batch]
             inserted = _insert_postgres(self.store, rows)
@@ -268,14 +272,18 @@ def _sqlite_rows(batch: list[SensorReading], ids: dict[tuple[str, str], int]) ->
     per batch (aware datetimes hash by instant, so equal times in other zones share it too).
     """
     text: dict[datetime, str] = {}
-    rows = []
+    rows: list[tuple[int, str, float]] = []
+    append = rows.append
+    last, stamp = None, ""
     for r in batch:
         ts = r.ts
-        stamp = text.get(ts)
-        if stamp is None:
-            utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
-            stamp = text[ts] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
-        rows.append((ids[r.asset, r.sensor], stamp, r.value))
+        if ts is not last:  # one poll's readings usually share the very same datetime object
+            found = text.get(ts)
+            if found is None:
+                utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+                found = text[ts] = utc.replace(tzinfo=None).isoformat(" ", "microseconds")
+            last, stamp = ts, found
+        append((ids[r.asset, r.sensor], stamp, r.value))
     return rows
 
 

@@ -54,14 +54,19 @@ class Sensor(SQLModel, table=True):
 
 
 class Reading(SQLModel, table=True):
-    """One sensor value at one instant; (sensor, ts) is unique so replays cannot duplicate."""
+    """One sensor value at one instant, keyed by (sensor, ts) so replays cannot duplicate.
+
+    Why no id: nothing refers to a single reading, and the key is what every query walks
+    (one sensor over a time range). On SQLite the table is ``WITHOUT ROWID``: the rows live in
+    the key's own b-tree instead of a rowid tree plus a unique index beside it, so each insert
+    writes one tree, not two (about 1.9x the rows per second, bench/ingest.py).
+    """
 
     __tablename__ = "readings"
-    __table_args__ = (UniqueConstraint("sensor_id", "ts", name="uq_readings_sensor_ts"),)
+    __table_args__ = {"sqlite_with_rowid": False}
 
-    id: int | None = Field(default=None, sa_column=Column(_BIG_ID, primary_key=True, autoincrement=True))
-    sensor_id: int = Field(foreign_key="sensors.id")
-    ts: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    sensor_id: int = Field(sa_column=Column(Integer, ForeignKey("sensors.id"), primary_key=True, autoincrement=False))
+    ts: datetime = Field(sa_column=Column(UTCDateTime, primary_key=True, nullable=False))
     value: float
 
 
