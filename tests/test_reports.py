@@ -203,3 +203,36 @@ def test_health_scores_rank_the_fleet_and_name_what_to_inspect(filled: Path) -> 
         html = env.get_template("asset.html").render(request=None, **detail)
         assert "Health 12 of 100" in html and "vibration" in html and "62.0%" in html
         assert "health (50: alarm)" in detail["chart"]
+
+
+def test_vibration_zone_sits_beside_health_and_a_bad_zone_is_work(filled: Path) -> None:
+    """A fan whose velocity RMS has risen into ISO 10816-3 zone D (group 2, rigid: >= 4.5 mm/s)
+    gets a "check vibration" work order with the zone; one in zone B just shows its zone; the
+    machine class comes from [reports]."""
+    now = utcnow()
+    with Store(f"sqlite:///{filled / 'var' / 'factory.db'}") as store, store.session() as session:
+        for name, values in (("fan-1", [2.0, 3.5, 5.2]), ("fan-2", [1.9, 2.0, 2.1])):
+            asset = Asset(name=name, line="line1")
+            session.add(asset)
+            session.flush()
+            sensor = Sensor(asset_id=asset.id, name="motor_de_vel_rms", unit="mm/s")
+            session.add(sensor)
+            session.flush()
+            for i, value in enumerate(values):
+                session.add(Reading(sensor_id=sensor.id, ts=now - timedelta(hours=30 - 12 * i), value=value))
+    done = CliRunner().invoke(app, ["report", "--since", "3d", "--format", "md", "-o", str(filled / "v.md")])
+    assert done.exit_code == 0, done.output
+    rows = {line.split("|")[1].strip(): line for line in (filled / "v.md").read_text().splitlines()
+            if line.startswith("| fan-")}
+    assert "ISO D (5.2 mm/s)" in rows["fan-1"]
+    assert "check vibration: motor_de_vel_rms 5.2 mm/s, ISO zone D | P2" in rows["fan-1"]
+    assert "ISO B (2.1 mm/s)" in rows["fan-2"] and "| P3 |" in rows["fan-2"]
+    orders = {o["asset"]: o for o in csv.DictReader((filled / "v-work-orders.csv").open())}
+    assert "fan-1" in orders and "fan-2" not in orders
+    # A large machine (group 1) on a flexible foundation tolerates 5.2 mm/s: zone B, no work order.
+    (filled / "factory.toml").write_text('[reports]\niso_group = "group1"\niso_foundation = "flexible"\n')
+    done = CliRunner().invoke(app, ["--config", str(filled / "factory.toml"), "report", "--since", "3d", "--format",
+                                    "md", "-o", str(filled / "w.md")])
+    assert done.exit_code == 0, done.output
+    fan = next(line for line in (filled / "w.md").read_text().splitlines() if line.startswith("| fan-1"))
+    assert "ISO B (5.2 mm/s)" in fan and "| P3 |" in fan

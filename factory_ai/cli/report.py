@@ -38,7 +38,8 @@ def report(
     folder, stem = (output.parent, output.stem) if output else (settings.resolve(settings.reports.dir), None)
     store = ctx.obj.store()
     try:
-        result, files = produce(store, scope, [fmt], folder, stem=stem, risk_alarm=settings.reports.risk_alarm)
+        result, files = produce(store, scope, [fmt], folder, stem=stem, risk_alarm=settings.reports.risk_alarm,
+                                machine_class=settings.reports.machine_class)
     finally:
         store.close()
     if output is not None and files[0] != output:

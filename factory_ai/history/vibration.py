@@ -33,6 +33,9 @@ ISO_BOUNDARIES = {
     ("group2", "rigid"): (1.4, 2.8, 4.5), ("group2", "flexible"): (2.3, 4.5, 7.1),
 }
 
+ZONE_MEANING = {"A": "as newly commissioned", "B": "fit for unrestricted long-term operation",
+                "C": "restricted operation: plan a repair", "D": "severe enough to cause damage"}
+
 
 def bearing_frequencies(shaft_hz: float, balls: int, ball_diameter: float, pitch_diameter: float,
                         contact_angle_deg: float = 0.0) -> dict[str, float]:

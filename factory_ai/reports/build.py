@@ -19,8 +19,9 @@ class Report:
     quality: quality.Quality
 
 
-def build(store, scope: Scope, *, risk_alarm: float = maintenance.RISK_ALARM) -> Report:  # noqa: ANN001
+def build(store, scope: Scope, *, risk_alarm: float = maintenance.RISK_ALARM,  # noqa: ANN001
+          machine_class: tuple[str, str] = maintenance.MACHINE_CLASS) -> Report:
     with store.session() as session:
-        plant = maintenance.gather(session, scope, risk_alarm)
+        plant = maintenance.gather(session, scope, risk_alarm, machine_class=machine_class)
         checks = quality.gather(session, scope)
     return Report(scope, utcnow(), store.where, plant, checks)

@@ -27,3 +27,11 @@ class ReportSettings(BaseModel):
     formats: list[Literal["html", "pdf", "md"]] = Field(default_factory=lambda: ["html"], min_length=1)
     email_channel: str | None = Field(default=None, description="Name of an email channel in [[alerts.channels]].")
     risk_alarm: float = Field(default=0.5, gt=0, lt=1, description="Failure risk that makes an asset P1.")
+    iso_group: Literal["group1", "group2"] = Field(
+        default="group2", description="ISO 10816-3 machine group for the vibration zone: group1 large machines "
+        "(300 kW-50 MW), group2 medium ones (15-300 kW).")
+    iso_foundation: Literal["rigid", "flexible"] = Field(default="rigid", description="ISO 10816-3 foundation.")
+
+    @property
+    def machine_class(self) -> tuple[str, str]:
+        return (self.iso_group, self.iso_foundation)

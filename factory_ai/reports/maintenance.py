@@ -14,6 +14,11 @@ engineer can check by hand (times in the forecast's unit, hours for store data):
 - "inspect: <sensors>": a machine-health model's latest score of the asset is an alarm (k of
   the last n windows beyond its normal); the sensors are the ones that moved most. P2, due in
   a day, unless the forecast already asks for more.
+- "check vibration: <sensor> ... ISO zone C/D": the asset's latest velocity RMS (a
+  ``*_vel_rms`` sensor in mm/s, as the accelerometer mode and the bearing reader store it) is
+  in ISO 10816-3 zone C (restricted operation) or D (damage) for the configured machine class
+  (``[reports] iso_group``, ``iso_foundation``). P2, due in a day, when nothing above asks for
+  more. The zone is shown beside the health index either way.
 
 Assets rank by priority, then by the worse of their forecast risk and their lost health
 (1 - health/100), so a machine far from its normal ranks with one likely to fail.
@@ -32,12 +37,15 @@ import pandas as pd
 from sqlalchemy import Integer, cast, func
 from sqlmodel import Session, select
 
+from factory_ai.history.vibration import iso_zone
 from factory_ai.reports.scope import Scope, to_frame
 from factory_ai.store.tables import Alert, Asset, HealthScore, Prediction, Reading, Sensor
 
 RISK_ALARM = 0.5
 POINTS = 240  # buckets per sensor trend: enough to see a trend, small enough for 100 assets
 MIN_TREND_HOURS = 1.0  # a RUL trend from forecasts closer together than this is noise, not wear
+MACHINE_CLASS = ("group2", "rigid")  # ISO 10816-3: medium machines (15-300 kW) on a rigid foundation
+VELOCITY_SUFFIX = "vel_rms"  # sensors holding velocity RMS in mm/s
 
 
 @dataclass
@@ -59,6 +67,9 @@ class Health:
     health_sensors: list[dict[str, Any]] | None = None  # the sensors that moved most: [{sensor, share}]
     health_at: datetime | None = None
     health_model: str | None = None
+    vibration_zone: str | None = None  # ISO 10816-3 zone A-D of the highest latest velocity RMS
+    vibration_mm_s: float | None = None
+    vibration_sensor: str | None = None
     action: str = "no forecast in the period"
     priority: str = "P3"
     due: datetime | None = None
@@ -92,7 +103,8 @@ class Maintenance:
         return {p: sum(1 for h in self.fleet if h.priority == p) for p in ("P1", "P2", "P3")}
 
 
-def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, points: int = POINTS) -> Maintenance:
+def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, points: int = POINTS, *,
+           machine_class: tuple[str, str] = MACHINE_CLASS) -> Maintenance:
     assets = _assets(session, scope)
     if not assets:
         return Maintenance([], [])
@@ -111,6 +123,7 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, point
         scored = scores.get(asset.id)
         if scored is not None and len(scored):
             _from_health(health, scored)
+        _vibration(health, sensors.get(asset.id, {}), machine_class)
         asset_alerts = alerts.get(asset.id, [])
         if asset_alerts:
             health.last_alert = asset_alerts[0]
@@ -125,9 +138,26 @@ def recommend(h: Health, now: datetime, risk_alarm: float = RISK_ALARM) -> tuple
     if h.health_alarm and priority != "P1":
         moved = ", ".join(s["sensor"] for s in (h.health_sensors or [])) or "the machine"
         return f"inspect: {moved}", "P2", min(due, now + timedelta(days=1)) if due else now + timedelta(days=1)
-    if h.forecast_at is None and h.health_index is not None:
+    if h.vibration_zone in ("C", "D") and priority == "P3":
+        return (f"check vibration: {h.vibration_sensor} {h.vibration_mm_s:.1f} mm/s, ISO zone {h.vibration_zone}",
+                "P2", now + timedelta(days=1))
+    if h.forecast_at is None and (h.health_index is not None or h.vibration_zone is not None):
         return "monitor", "P3", None
     return action, priority, due
+
+
+def _vibration(h: Health, sensors: dict[str, dict[str, Any]], machine_class: tuple[str, str]) -> None:
+    """The worst latest velocity RMS among the asset's ``*_vel_rms`` sensors and its ISO zone
+    (the latest value is the mean of the trend's last bucket)."""
+    latest = []
+    for name, trend in sensors.items():
+        if name.endswith(VELOCITY_SUFFIX):
+            values = trend["mean"][np.isfinite(trend["mean"])]
+            if len(values):
+                latest.append((float(values[-1]), name))
+    if latest:
+        h.vibration_mm_s, h.vibration_sensor = max(latest)
+        h.vibration_zone = iso_zone(h.vibration_mm_s, *machine_class)
 
 
 def _from_the_forecast(h: Health, now: datetime, risk_alarm: float) -> tuple[str, str, datetime | None]:

@@ -12,6 +12,7 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
+from factory_ai.history.vibration import ZONE_MEANING
 from factory_ai.reports import plots, svg
 from factory_ai.reports.build import Report
 from factory_ai.reports.maintenance import AssetPage
@@ -104,6 +105,9 @@ def html_text(report: Report) -> str:
                 moved = ", ".join(f"{s['sensor']} {s['share']:.0%}" for s in h.health_sensors or [])
                 parts.append(f"<p>health {h.health_index:.0f} of 100 ({'ALARM' if h.health_alarm else 'normal'}, "
                              f"{e(h.health_model or '')}); moved most: {e(moved or '–')}</p>")
+            if h.vibration_zone:
+                parts.append(f"<p>vibration: ISO 10816-3 zone {e(h.vibration_zone)} ({ZONE_MEANING[h.vibration_zone]}), "
+                             f"{e(h.vibration_sensor or '')} {h.vibration_mm_s:.2f} mm/s</p>")
             if page.sensors or (page.rul is not None and len(page.rul)) or (
                     page.health_scores is not None and len(page.health_scores)):
                 parts.append(_asset_svg(page, report))

@@ -48,10 +48,12 @@ FLEET_HEADER = ["asset", "line", "RUL h [80 % interval]", "risk", "health", "RUL
 
 
 def health(h: Health) -> str:
-    """The machine-health index (100 normal, 50 the alarm line), marked when it alarms."""
+    """The machine-health index (100 normal, 50 the alarm line), marked when it alarms, and the
+    ISO 10816-3 vibration zone beside it where the asset has a velocity RMS sensor."""
+    zone = f"ISO {h.vibration_zone} ({h.vibration_mm_s:.1f} mm/s)" if h.vibration_zone else ""
     if h.health_index is None:
-        return "–"
-    return f"{h.health_index:.0f}" + (" ALARM" if h.health_alarm else "")
+        return zone or "–"
+    return f"{h.health_index:.0f}" + (" ALARM" if h.health_alarm else "") + (f", {zone}" if zone else "")
 
 
 def quality_summary(report: Report) -> list[tuple[str, str]]:
