@@ -15,6 +15,7 @@ daemon's URL, whose ``/api/v1/registry`` endpoints serve the registry read-only.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from factory_ai.errors import ModelError
-from factory_ai.registry import CARD, Registry, read_card, verify_all, write_card
+from factory_ai.registry import CARD, Registry, check_version, read_card, verify_all, write_card
 
 log = logging.getLogger(__name__)
 TIMEOUT = 30.0  # seconds per HTTP request; a slow plant network must not hang the reload loop
@@ -59,6 +60,7 @@ def pull(source: Source, registry: Registry, name: str) -> Pulled:
     version = source.current(name)
     if version is None:
         raise ModelError(f"{source.where} has no current version of {name!r}")
+    check_version(version)  # the source's word becomes a folder name here
     target = registry.root / name / version
     copied = False
     if not target.is_dir():
@@ -85,6 +87,14 @@ def pull(source: Source, registry: Registry, name: str) -> Pulled:
         registry.promote(name, version, reason=f"pulled from {source.where}", force=True)
         log.info("model %s %s pulled from %s and put in service", name, version, source.where)
     return Pulled(name, version, copied, promoted)
+
+
+def shown(where: str) -> str:
+    """A source as logs and /health may show it: a URL without the user and password in it."""
+    parts = urllib.parse.urlsplit(where)
+    if parts.scheme not in ("http", "https") or "@" not in parts.netloc:
+        return where
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _plain(artifact: str) -> str:
@@ -116,12 +126,17 @@ class HttpSource:
     """The central daemon's read-only registry endpoints."""
 
     def __init__(self, url: str) -> None:
-        self.base = url.rstrip("/")
+        self.base = shown(url).rstrip("/")
         self.where = self.base
+        given = urllib.parse.urlsplit(url)
+        self._headers = {}
+        if given.username is not None:  # a central behind a proxy that asks for a login
+            login = f"{urllib.parse.unquote(given.username)}:{urllib.parse.unquote(given.password or '')}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
 
     def _get(self, *parts: str) -> urllib.request.Request:
         path = "/".join(urllib.parse.quote(p, safe="") for p in parts)
-        return urllib.request.Request(f"{self.base}/api/v1/registry/{path}")
+        return urllib.request.Request(f"{self.base}/api/v1/registry/{path}", headers=self._headers)
 
     def current(self, name: str) -> str | None:
         return self._json(name).get("current")

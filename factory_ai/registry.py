@@ -163,7 +163,12 @@ class Registry:
             card = read_card(as_path)
             return ModelRef(card.get("name", as_path.parent.name), card.get("version", as_path.name), as_path)
         name, _, version = ref.partition(":")
-        folder = self._folder(name) if _NAME.match(name) else None
+        return self.get(name, version or None)
+
+    def get(self, name: str, version: str | None = None) -> ModelRef:
+        """A version by name and number (or the current one), never a folder path: what a name
+        and version that came over HTTP are looked up with."""
+        folder = self._folder(name) if _NAME.fullmatch(name) else None
         if folder is None:
             known = ", ".join(self.names()) or "none"
             raise ModelError(f"model {name!r} not found in {self.root} (registered: {known})")
@@ -171,6 +176,7 @@ class Registry:
             version = self.current(name) or ""
             if not version:
                 raise ModelError(f"model {name!r} has no current version; run `factory-ai models promote {name} VERSION`")
+        check_version(version)
         path = folder / version
         if not path.is_dir():
             have = ", ".join(self.versions(name)) or "none"
@@ -311,8 +317,15 @@ def _version_number(version: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def check_version(version: str) -> None:
+    """Refuse anything but ``v<number>``: a version is a folder name, and one that came from a URL,
+    a CURRENT file or a central registry ("..", "../other/v1") must not reach another folder."""
+    if not _VERSION.fullmatch(version):
+        raise ModelError(f"invalid model version {version!r}: versions are v1, v2, ...")
+
+
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ModelError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' (max 100)")
 
 

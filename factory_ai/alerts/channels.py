@@ -13,6 +13,7 @@ import logging
 import smtplib
 import ssl
 import time
+import urllib.parse
 from collections.abc import Mapping
 from email.message import EmailMessage
 from typing import Any
@@ -52,9 +53,17 @@ def _webhook(ch: c.WebhookChannel) -> Send:
             headers[SIGNATURE_HEADER] = sign(ch.secret, stamp, body)
         response = httpx.post(ch.url, content=body, headers=headers, timeout=ch.timeout_seconds)
         if response.status_code >= 300:
-            raise RuntimeError(f"{ch.url} answered {response.status_code} {response.reason_phrase}")
+            raise RuntimeError(f"{server_of(ch.url)} answered {response.status_code} {response.reason_phrase}")
 
     return send
+
+
+def server_of(url: str) -> str:
+    """A webhook URL as the log and the outbox may show it: scheme, host and port only. Chat and
+    CMMS webhooks carry their credential in the path or the query (or a user and password), and
+    a failed delivery's message is logged and stored."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def subject(payload: Mapping[str, Any]) -> str:

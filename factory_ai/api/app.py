@@ -6,12 +6,12 @@ pushes images posts them to ``/api/v1/inspect`` and gets the verdict in the resp
 Operators work the review queue (``/api/v1/review``) and acknowledge or resolve alerts; a CMMS
 posts failures and maintenance to ``/api/v1/events``.
 Reading is open (the API listens on 127.0.0.1 unless told otherwise); writing needs the
-bearer token from ``[api] token``. OpenAPI docs are at ``/docs``.
+bearer token from ``[api] token``, checked (with the body's size) before the body is read, see
+``guard``. OpenAPI docs are at ``/docs``.
 """
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,22 +22,24 @@ from pydantic import BaseModel, Field
 
 from factory_ai import __version__
 from factory_ai.api import store_access
+from factory_ai.api.guard import Guard, refusal
 from factory_ai.api.plant import Plant
 
 MAX_UPLOAD = 50 * 1024 * 1024  # bytes; the decoder has its own pixel limit as well
+MAX_BODY = 1024 * 1024  # any other request: JSON bodies and forms of a few fields
+MULTIPART_SLACK = 64 * 1024  # an upload's boundaries, part headers and its line and source fields
 
 
 def create_app(daemon: Plant) -> FastAPI:
     app = FastAPI(title="factory-ai", version=__version__,
                   description="Quality control and predictive maintenance beside the production line.")
+    app.add_middleware(Guard, token=lambda: daemon.settings.api.token,
+                       limit=lambda path: MAX_UPLOAD + MULTIPART_SLACK if path == "/api/v1/inspect" else MAX_BODY)
 
     def require_token(authorization: str | None = Header(default=None)) -> None:
-        token = daemon.settings.api.token
-        if not token:
-            raise HTTPException(403, "writes are disabled: set [api] token (or FACTORY_AI_API__TOKEN) to enable them")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        refused = refusal(authorization, daemon.settings.api.token)
+        if refused is not None:
+            raise refused
 
     def query(fn, *args):  # noqa: ANN001, ANN202
         return store_access.read(daemon.store, fn, *args)
@@ -66,7 +68,8 @@ def create_app(daemon: Plant) -> FastAPI:
 
     @app.post("/api/v1/inspect", summary="Judge one uploaded image", dependencies=[Depends(require_token)])
     def inspect(image: UploadFile = File(..., description="The product image (PNG, JPEG, BMP, TIFF)."),
-                line: str | None = Form(None), source: str | None = Form(None)) -> JSONResponse:
+                line: str | None = Form(None, max_length=100), source: str | None = Form(None, max_length=1000)
+                ) -> JSONResponse:
         data = image.file.read(MAX_UPLOAD + 1)
         if len(data) > MAX_UPLOAD:
             raise HTTPException(413, f"image larger than {MAX_UPLOAD // (1024 * 1024)} MB")
@@ -156,7 +159,7 @@ def create_app(daemon: Plant) -> FastAPI:
         from factory_ai.registry import CARD, read_card
 
         try:
-            ref = daemon.registry.resolve(f"{name}:{version}")
+            ref = daemon.registry.get(name, version)
             card = read_card(ref.path)
         except ModelError as exc:
             raise HTTPException(404, str(exc)) from None

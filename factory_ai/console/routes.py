@@ -13,6 +13,7 @@ import mimetypes
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Cookie, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
@@ -65,7 +66,10 @@ def mount(app: FastAPI, daemon: Plant) -> None:
         kept = card["kept"] and Path(card["image_path"]).is_file()
         return {**card, "image": f"/console/inspections/{card['id']}/image" if kept else None, "overlay": None}
 
-    def need_login(session_cookie: str | None) -> None:
+    def need_login(request: Request, session_cookie: str | None) -> None:
+        if auth.from_elsewhere(request.headers.get("origin"),
+                               (request.headers.get("host"), request.headers.get("x-forwarded-host"))):
+            raise HTTPException(403, "refused: the request came from a page of another origin")
         if not settings.api.token:
             raise HTTPException(403, "changes are disabled: set [api] token (or FACTORY_AI_API__TOKEN) to enable them")
         if not auth.logged_in(session_cookie, settings.api.token):
@@ -129,11 +133,11 @@ def mount(app: FastAPI, daemon: Plant) -> None:
         from factory_ai.errors import ModelError
 
         try:
-            ref = daemon.registry.resolve(f"{name}:{version}")
+            ref = daemon.registry.get(name, version)
         except ModelError:
             raise HTTPException(404, f"no model {name} {version}") from None
         path = ref.path / "curves.png"
-        if ":" in name or not path.is_file():
+        if not path.is_file():
             raise HTTPException(404, f"{name} {version} has no learning curves")
         return Response(path.read_bytes(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
@@ -143,11 +147,14 @@ def mount(app: FastAPI, daemon: Plant) -> None:
         return page(request, "login.html", factory_ai_console, title="Log in", error=error, next=_local(next))
 
     @app.post("/login", include_in_schema=False)
-    def login(token: str = Form(...), next: str = Form("/")) -> Response:  # noqa: A002
+    def login(request: Request, token: str = Form(...), next: str = Form("/")) -> Response:  # noqa: A002
         if not auth.token_matches(token, settings.api.token):
-            return RedirectResponse(f"/login?error=wrong+token&next={_local(next)}", status_code=303)
+            return RedirectResponse(f"/login?{urlencode({'error': 'wrong token', 'next': _local(next)})}",
+                                    status_code=303)
         response = RedirectResponse(_local(next), status_code=303)
-        response.set_cookie(auth.COOKIE, auth.cookie_value(settings.api.token), httponly=True, samesite="strict")
+        # Secure over HTTPS (direct, or via a proxy uvicorn trusts); plain-HTTP plant networks still log in.
+        response.set_cookie(auth.COOKIE, auth.cookie_value(settings.api.token), httponly=True, samesite="strict",
+                            secure=request.url.scheme == "https")
         return response
 
     @app.post("/logout", include_in_schema=False)
@@ -212,29 +219,31 @@ def mount(app: FastAPI, daemon: Plant) -> None:
         return store_access.change(daemon.store, fn)
 
     @app.post("/console/review/{inspection_id}", include_in_schema=False)
-    def label(inspection_id: int, body: LabelBody, factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
+    def label(inspection_id: int, body: LabelBody, request: Request,
+              factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
         from factory_ai import families, review
 
-        need_login(factory_ai_console)
+        need_login(request, factory_ai_console)
         classes = families.card_classes(daemon.registry)
         done = change(lambda s: review.label(s, inspection_id, body.label, "console", classes))
         return {"inspection_id": inspection_id, "label": done.label}
 
     @app.post("/console/flag", include_in_schema=False)
-    def flag(body: FlagBody, factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
+    def flag(body: FlagBody, request: Request, factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
         from factory_ai import review
 
-        need_login(factory_ai_console)
+        need_login(request, factory_ai_console)
         inspection_id = body.id if body.id is not None else _id_of_recent(daemon, body.seq)
         change(lambda s: review.flag(s, inspection_id, "console"))
         return {"inspection_id": inspection_id, "flagged": True}
 
     @app.post("/console/alerts/{alert_id}/{action}", include_in_schema=False)
-    def alert_action(alert_id: int, action: str, factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
+    def alert_action(alert_id: int, action: str, request: Request,
+                     factory_ai_console: str | None = Cookie(None)) -> dict[str, Any]:
         from factory_ai.alerts import engine
         from factory_ai.store.types import utcnow
 
-        need_login(factory_ai_console)
+        need_login(request, factory_ai_console)
         if action == "acknowledge":
             alert = change(lambda s: engine.acknowledge(s, alert_id, "console", utcnow()))
         elif action == "resolve":
@@ -286,4 +295,4 @@ def _image(data: bytes | None) -> Response:
 
 def _local(target: str) -> str:
     """Only paths on this server after login: never an open redirect."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"

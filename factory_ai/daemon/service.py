@@ -31,6 +31,7 @@ from factory_ai.daemon.inspector import Inspector
 from factory_ai.daemon.metrics import Metrics
 from factory_ai.daemon.recent import RecentInspections
 from factory_ai.daemon.systemd import Notifier
+from factory_ai.distribution import shown
 from factory_ai.ingest import ReadingWriter
 from factory_ai.ingest.results import ResultWriter
 from factory_ai.live_model import LiveModel
@@ -88,7 +89,8 @@ class Daemon:
         self.results = ResultWriter(self.store, spool / "results")
         self.metrics = Metrics()
         self.registry = Registry(settings.models_dir)
-        self.sync: dict[str, Any] = {"source": settings.models.source, "last_error": None, "pulled": {}}
+        self.sync: dict[str, Any] = {"source": settings.models.source and shown(settings.models.source),
+                                     "last_error": None, "pulled": {}}
         if settings.models.source:
             self._pull_models()  # before the first load: a new line PC starts with an empty registry
         runtime = settings.runtime
