@@ -255,3 +255,48 @@ def test_the_daemon_as_an_edge_node_publishes_verdicts_and_alerts(mosquitto, sto
     assert spb.metric_number(death.metrics[0]) == 0  # the bdSeq of the birth it ends
     listener.loop_stop()
     listener.disconnect()
+
+
+def test_alerts_reach_a_sparkplug_scada_through_the_connector_channel(mosquitto, store: Store, tmp_path: Path) -> None:
+    """An alert raised by a rule goes out through a ``connector`` channel as the daemon's own edge
+    node's ``alerts`` device; without the running connector (outside the daemon) it waits."""
+    from factory_ai import alerts
+    from factory_ai.alerts.config import AlertSettings
+    from factory_ai.store.tables import Delivery
+
+    settings = AlertSettings.model_validate({
+        "rules": [{"name": "plc-down", "kind": "connector_down", "severity": "critical"}],
+        "channels": [{"name": "scada", "kind": "connector", "connector": "spb"}]})
+    states = {"press-plc": {"kind": "opcua", "up": False, "last_error": "no answer from 10.0.3.20"}}
+    heard: list[tuple[str, object]] = []
+    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="scada-alerts")
+    listener.on_message = lambda c, u, m: heard.append((m.topic, spb.decode(m.payload)))
+    listener.connect("127.0.0.1", mosquitto.port)
+    listener.loop_start()
+    listener.subscribe("spBv1.0/quality/+/factory-ai/#", qos=1)
+    time.sleep(0.3)
+    # Outside the daemon there is no running connector: the delivery stays in the outbox.
+    counts = alerts.check(store, settings, connectors=states)
+    assert counts["raised"] == 1 and counts["failed"] == 1, counts
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    connector = MqttConnector(Mqtt.model_validate({
+        "kind": "mqtt", "name": "spb", "port": mosquitto.port, "payload": "sparkplug_b", "client_id": "fa-alerts",
+        "group": "quality", "edge_node": "factory-ai"}), writer)
+    connector.start()
+    try:
+        assert wait_until(lambda: connector.state.up, 10)
+        with store.session() as session:  # due now, not after the back-off
+            for delivery in session.exec(select(Delivery)).all():
+                delivery.next_attempt_at = datetime.now(UTC)
+                session.add(delivery)
+        counts = alerts.check(store, settings, connectors=states, publishers={"spb": connector.publish_alert})
+        assert counts["sent"] == 1, counts
+        assert wait_until(lambda: any(t.endswith("DBIRTH/factory-ai/alerts") for t, _ in heard), 10), heard
+        birth = {m.name: m for t, p in heard if t.endswith("DBIRTH/factory-ai/alerts") for m in p.metrics}
+        assert birth["Rule"].string_value == "plc-down" and birth["Severity"].string_value == "critical"
+        assert "press-plc" in birth["Message"].string_value and birth["Event"].string_value == "raised"
+    finally:
+        connector.stop()
+        writer.close()
+        listener.loop_stop()
+        listener.disconnect()

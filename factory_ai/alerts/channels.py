@@ -14,7 +14,7 @@ import smtplib
 import ssl
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from typing import Any
 
@@ -28,10 +28,26 @@ TIMESTAMP_HEADER = "X-Factory-AI-Timestamp"
 DELIVERY_HEADER = "X-Factory-AI-Delivery"
 
 
-def senders(channels: list) -> dict[str, Send]:
-    """A sender for every enabled channel in the config, by name."""
-    makers = {"webhook": _webhook, "email": _email, "mqtt": _mqtt, "log": _log}
+Publish = Callable[[dict[str, Any]], None]  # a running connector's publish_alert
+
+
+def senders(channels: list, live: Mapping[str, Publish] | None = None) -> dict[str, Send]:
+    """A sender for every enabled channel in the config, by name; ``live`` are the running
+    connectors that publish alerts (inside the daemon), by connector name."""
+    makers = {"webhook": _webhook, "email": _email, "mqtt": _mqtt, "log": _log,
+              "connector": lambda ch: _connector(ch, live or {})}
     return {ch.name: makers[ch.kind](ch) for ch in channels if ch.enabled}
+
+
+def _connector(ch: c.ConnectorChannel, live: Mapping[str, Publish]) -> Send:
+    def send(payload: Mapping[str, Any], delivery_id: int) -> None:
+        publish = live.get(ch.connector)
+        if publish is None:
+            raise RuntimeError(f"connector {ch.connector!r} is not running here (it must be an MQTT connector with "
+                               "alert_topic or Sparkplug B group/edge_node, in the daemon)")
+        publish(dict(payload))
+
+    return send
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

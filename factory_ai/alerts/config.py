@@ -185,13 +185,24 @@ class MqttChannel(_Channel):
     timeout_seconds: float = Field(default=10, gt=0)
 
 
+class ConnectorChannel(_Channel):
+    """Handed to a running connector of this daemon that publishes alerts: an MQTT connector with
+    ``alert_topic``, or a Sparkplug B one with ``group``/``edge_node`` (device ``alerts``), for a
+    SCADA that reads only its own protocol. Only the daemon delivers these; elsewhere (``factory-ai
+    alerts``) the delivery waits in the outbox for the daemon's next alert check."""
+
+    kind: Literal["connector"]
+    connector: str = Field(description="The connector's name (its file name without .toml, or its name key).")
+
+
 class LogChannel(_Channel):
     """A line in the daemon's log (journald under systemd)."""
 
     kind: Literal["log"]
 
 
-Channel = Annotated[WebhookChannel | EmailChannel | MqttChannel | LogChannel, Field(discriminator="kind")]
+Channel = Annotated[WebhookChannel | EmailChannel | MqttChannel | ConnectorChannel | LogChannel,
+                    Field(discriminator="kind")]
 
 
 class AlertSettings(_Strict):

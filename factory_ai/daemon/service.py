@@ -119,7 +119,9 @@ class Daemon:
 
             ctx = JobContext(settings=settings, store=self.store, registry=self.registry,
                              score=self._score if self.scorers else None,
-                             connectors=lambda: {c.name: c.state.as_dict() for c in self.connectors})
+                             connectors=lambda: {c.name: c.state.as_dict() for c in self.connectors},
+                             alert_publishers={c.name: c.publish_alert for c in self.connectors
+                                               if getattr(c, "publishes_alerts", False)})
             self.scheduler = Scheduler(ctx, first_run_delay=min(5.0, daemon.forecast_interval_seconds))
         for connector in self.connectors:
             if hasattr(connector, "publish_verdict"):

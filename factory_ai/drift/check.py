@@ -84,7 +84,8 @@ def check(ctx) -> dict[str, Any]:  # noqa: ANN001 - a scheduler JobContext
     if not any("features" in v for v in report.values() if isinstance(v, dict)):
         reasons = "; ".join(f"{k}: {v['skipped']}" for k, v in report.items() if isinstance(v, dict) and "skipped" in v)
         raise Skipped(reasons or "no model to check (set [daemon] forecast_model or [inspect] model)")
-    report["alerts"] = alerts.record(ctx.store, settings.alerts, findings, {RULE})
+    report["alerts"] = alerts.record(ctx.store, settings.alerts, findings, {RULE},
+                                     publishers=ctx.alert_publishers)
     report["drifted"] = drifted
     report["retrain_jobs"] = jobs
     return report

@@ -28,6 +28,7 @@ class JobContext:
     registry: Registry
     score: Callable[[], list] | None = None
     connectors: Callable[[], Mapping[str, Any]] | None = None
+    alert_publishers: Mapping[str, Callable[[dict[str, Any]], None]] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
@@ -42,7 +43,8 @@ def check_alerts(ctx: JobContext) -> dict[str, Any]:
     from factory_ai import alerts
 
     pruned = runs.prune(ctx.store, ctx.settings.scheduler.keep_runs_days)
-    counts = alerts.check(ctx.store, ctx.settings.alerts, connectors=ctx.connectors() if ctx.connectors else None)
+    counts = alerts.check(ctx.store, ctx.settings.alerts, connectors=ctx.connectors() if ctx.connectors else None,
+                          publishers=ctx.alert_publishers)
     return {**counts, "job_runs_pruned": pruned} if pruned else counts
 
 
