@@ -236,3 +236,19 @@ def test_vibration_zone_sits_beside_health_and_a_bad_zone_is_work(filled: Path) 
     assert done.exit_code == 0, done.output
     fan = next(line for line in (filled / "w.md").read_text().splitlines() if line.startswith("| fan-1"))
     assert "ISO B (5.2 mm/s)" in fan and "| P3 |" in fan
+    # The console shows the zone beside health on the fleet and the asset page.
+    from jinja2 import Environment, FileSystemLoader
+
+    from factory_ai.console import views
+
+    env = Environment(loader=FileSystemLoader(Path(views.__file__).parent / "templates"), autoescape=True)
+    env.filters.update(pct=lambda v, d=1: "–" if v is None else f"{v:.{d}%}",
+                       num=lambda v, f=".1f": "–" if v is None else format(v, f),
+                       when=lambda v: "–" if v is None else f"{v:%Y-%m-%d %H:%M}")
+    with Store(f"sqlite:///{filled / 'var' / 'factory.db'}") as store, store.session() as session:
+        rows = views.fleet(session, 0.5)
+        detail = views.asset(session, "fan-1", 0.5)
+    fleet_html = env.get_template("assets.html").render(request=None, rows=rows)
+    assert re.search(r'<a href="/assets/fan-1">fan-1</a>.*?ISO D</span>', fleet_html, re.S)
+    page = env.get_template("asset.html").render(request=None, **detail)
+    assert "ISO 10816-3 zone D</span> (severe enough to cause damage), motor_de_vel_rms 5.20 mm/s" in page

@@ -98,12 +98,12 @@ def mount(app: FastAPI, daemon: Plant) -> None:
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
     def assets_page(request: Request, factory_ai_console: str | None = Cookie(None)) -> HTMLResponse:
-        rows = read(views.fleet, settings.reports.risk_alarm)
+        rows = read(views.fleet, settings.reports.risk_alarm, settings.reports.machine_class)
         return page(request, "assets.html", factory_ai_console, rows=rows, title="Assets")
 
     @app.get("/assets/{name}", response_class=HTMLResponse, include_in_schema=False)
     def asset_page(name: str, request: Request, factory_ai_console: str | None = Cookie(None)) -> HTMLResponse:
-        detail = read(views.asset, name, settings.reports.risk_alarm)
+        detail = read(views.asset, name, settings.reports.risk_alarm, 7, settings.reports.machine_class)
         if detail is None:
             raise HTTPException(404, f"no asset {name!r}")
         return page(request, "asset.html", factory_ai_console, title=name, **detail)

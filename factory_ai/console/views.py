@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from factory_ai.console.config import ConsoleSettings
+from factory_ai.history.vibration import ZONE_MEANING
 from factory_ai.reports import maintenance, svg
 from factory_ai.reports.quality import drift_status, models_in_service
 from factory_ai.reports.scope import make_scope
@@ -61,10 +62,11 @@ def card(i: Inspection, r: Review | None = None) -> dict[str, Any]:
             "flagged": bool(r and r.flagged), "reviewed": r.label if r else None}
 
 
-def fleet(session: Session, risk_alarm: float) -> list[dict[str, Any]]:
+def fleet(session: Session, risk_alarm: float, machine_class: tuple[str, str] = maintenance.MACHINE_CLASS
+          ) -> list[dict[str, Any]]:
     """Every asset ranked as the report ranks it, with sparklines of its first three sensors
     over the last 24 hours."""
-    found = maintenance.gather(session, make_scope(since="24h"), risk_alarm, points=48)
+    found = maintenance.gather(session, make_scope(since="24h"), risk_alarm, points=48, machine_class=machine_class)
     out = []
     for page in found.pages:
         lines = [(name, svg.sparkline(s["mean"])) for name, s in _key_sensors(page.sensors)]
@@ -84,9 +86,10 @@ def _key_sensors(sensors: dict[str, dict[str, Any]], n: int = 3) -> list[tuple[s
     return sorted(sensors.items(), key=order)[:n]
 
 
-def asset(session: Session, name: str, risk_alarm: float, days: int = 7) -> dict[str, Any] | None:
+def asset(session: Session, name: str, risk_alarm: float, days: int = 7,
+          machine_class: tuple[str, str] = maintenance.MACHINE_CLASS) -> dict[str, Any] | None:
     scope = make_scope(since=f"{days}d", assets=[name])
-    found = maintenance.gather(session, scope, risk_alarm)
+    found = maintenance.gather(session, scope, risk_alarm, machine_class=machine_class)
     if not found.pages:
         return None
     page = found.pages[0]
@@ -95,7 +98,7 @@ def asset(session: Session, name: str, risk_alarm: float, days: int = 7) -> dict
     chart = svg.asset_chart(page, found.start or scope.start, scope.end) if drawn else ""
     predictions = session.exec(select(Prediction).where(Prediction.asset_id == _asset_id(session, name))
                                .order_by(Prediction.id.desc()).limit(20)).all()
-    return {"page": page, "chart": chart, "predictions": predictions, "days": days}
+    return {"page": page, "chart": chart, "predictions": predictions, "days": days, "zone_meaning": ZONE_MEANING}
 
 
 def models(session: Session, registry, runs: list) -> dict[str, Any]:  # noqa: ANN001 - a Registry, JobRun rows
