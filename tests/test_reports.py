@@ -252,3 +252,34 @@ def test_vibration_zone_sits_beside_health_and_a_bad_zone_is_work(filled: Path) 
     assert re.search(r'<a href="/assets/fan-1">fan-1</a>.*?ISO D</span>', fleet_html, re.S)
     page = env.get_template("asset.html").render(request=None, **detail)
     assert "ISO 10816-3 zone D</span> (severe enough to cause damage), motor_de_vel_rms 5.20 mm/s" in page
+
+
+def test_quality_counts_in_sql_agree_on_sqlite_and_postgresql(db_url: str) -> None:
+    """The quality section counts in SQL per hour or day, line, verdict and label; the figures
+    must be the same on both databases and match the rows (periods are UTC)."""
+    from datetime import UTC, datetime
+
+    from factory_ai.reports import quality
+    from factory_ai.reports.scope import make_scope
+
+    end = datetime(2026, 3, 4, 0, 0, tzinfo=UTC)
+    rows = ([("line1", "pass", "good", 23)] * 30 + [("line1", "reject", "crack", 23)] * 3
+            + [("line1", "reject", "scratch", 1)] * 2 + [("line2", "pass", "good", 2)] * 10
+            + [("line2", "review", "spot", 2)] + [(None, "error", None, 2)])
+    with Store(db_url) as store:
+        with store.session() as session:
+            for i, (line, verdict, label, hour) in enumerate(rows):
+                session.add(Inspection(ts=end - timedelta(days=1, hours=hour, minutes=i % 50), source=f"c/{i}.png",
+                                       line=line, verdict=verdict, label=label, model_name="m", model_version="v1"))
+        with store.session() as session:
+            hourly = quality.gather(session, make_scope(start="2026-03-02", end="2026-03-03"))
+            daily = quality.gather(session, make_scope(start="2026-02-25", end="2026-03-03"))
+    for q in (hourly, daily):
+        assert q.total == 47 and q.verdicts == {"pass": 40, "reject": 5, "review": 1, "error": 1}
+        assert q.yield_ == pytest.approx(40 / 46)
+        assert dict(zip(q.lines["line"], q.lines["defects"], strict=True)) == {"line1": 5, "line2": 0}
+        assert list(q.pareto["class"]) == ["crack", "scratch"] and list(q.pareto["count"]) == [3, 2]
+    assert hourly.subgroup == "hour" and daily.subgroup == "day"
+    assert sorted({t.hour for t in hourly.over_time["period"]}) == [0, 1, 21, 22]
+    assert [t.tzinfo is not None for t in daily.over_time["period"]] == [True] * len(daily.over_time)
+    assert sorted({(t.day, t.hour) for t in daily.over_time["period"]}) == [(2, 0)]
