@@ -40,6 +40,7 @@ from factory_ai.connectors.config import Mqtt
 from factory_ai.ingest import ReadingWriter, SensorReading
 
 log = logging.getLogger(__name__)
+MAX_PAYLOAD = 4 * 1024 * 1024  # bytes; a waveform snapshot of 256k float samples fits, a flood does not
 
 
 def field_value(payload: Any, path: str) -> Any:
@@ -166,6 +167,8 @@ class MqttConnector(Connector):
         if values.unknown_aliases:
             self.malformed(f"message on {topic}: {values.unknown_aliases} metrics by an alias no birth declared "
                            "(asked the edge node to rebirth)")
+        if values.bad_metrics:
+            self.malformed(f"message on {topic}: {values.bad_metrics} metrics with an impossible timestamp skipped")
         asset = values.device or where.edge
         out = []
         for name, ts, value in values.points:
@@ -194,10 +197,16 @@ class MqttConnector(Connector):
         return {"sparkplug": self.book.state(), "parts_down": self.book.down()}
 
     def _on_message(self, client, userdata, message) -> None:  # noqa: ANN001
+        if len(message.payload) > MAX_PAYLOAD:
+            self.malformed(f"message on {message.topic} skipped: {len(message.payload):,} bytes (limit {MAX_PAYLOAD:,})")
+            return
         try:
             batch = self.readings(message.topic, message.payload)
         except (ValueError, KeyError) as exc:
             self.malformed(f"message on {message.topic} skipped: {exc}")
+            return
+        except Exception as exc:  # noqa: BLE001 - an exception here would end paho's network thread
+            self.malformed(f"message on {message.topic} skipped: {type(exc).__name__}: {exc}")
             return
         if not batch:
             return
@@ -231,10 +240,13 @@ class MqttConnector(Connector):
         return self.edge is not None or bool(self.config.alert_topic)
 
     def _publish_raw(self, topic: str, payload: bytes) -> None:
-        """Sparkplug B messages go out at QoS 0, as the specification asks; the will is QoS 1."""
-        if self.client is None:
-            raise RuntimeError(f"{self.name}: not started")
-        self.client.publish(topic, payload, qos=0)
+        """Sparkplug B messages go out at QoS 0, as the specification asks; the will is QoS 1.
+        Raises when the broker is away, so an alert's delivery stays in the outbox."""
+        if self.client is None or not self.client.is_connected():
+            raise ConnectionError(f"{self.name}: not connected to {self.config.host}:{self.config.port}")
+        info = self.client.publish(topic, payload, qos=0)
+        if info.rc != 0:
+            raise ConnectionError(f"{self.name}: publish to {topic} failed (rc {info.rc})")
         self.state.detail["published"] += 1
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
@@ -249,8 +261,10 @@ class MqttConnector(Connector):
         import paho.mqtt.client as mqtt
 
         config = self.config
+        # JSON: a persistent session, so the broker keeps readings while we are away. Sparkplug B
+        # asks for clean sessions (stale commands must not be replayed); births recover the state.
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=config.client_id or f"factory-ai-{self.name}",
-                             clean_session=False, protocol=mqtt.MQTTv311)
+                             clean_session=config.payload == "sparkplug_b", protocol=mqtt.MQTTv311)
         if config.username:
             client.username_pw_set(config.username, config.password)
         if config.tls:
@@ -271,12 +285,16 @@ class MqttConnector(Connector):
 
     def close(self) -> None:
         if self.client is not None:
-            if self.edge is not None and self.state.up:
-                # A clean disconnect suppresses the will, so the death certificate is sent by hand.
-                info = self.client.publish(*self.edge.death(), qos=1)
-                info.wait_for_publish(timeout=2.0)
-            self.client.disconnect()
-            self.client.loop_stop()
+            try:
+                if self.edge is not None and self.state.up:
+                    # A clean disconnect suppresses the will, so the death certificate is sent by hand.
+                    info = self.client.publish(*self.edge.death(), qos=1)
+                    info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("%s: the death certificate did not go out: %s", self.name, exc)
+            finally:
+                self.client.disconnect()
+                self.client.loop_stop()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
         if reason_code.is_failure:

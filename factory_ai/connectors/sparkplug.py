@@ -117,23 +117,29 @@ def topic(group: str, kind: str, edge: str, device: str | None = None) -> str:
 
 
 # -- metric values ---------------------------------------------------------------------------------
-def metric_number(metric: Any) -> float | None:
+_VALUE_FIELDS = {"int_value", "long_value", "float_value", "double_value", "boolean_value"}
+
+
+def metric_number(metric: Any, datatype: int | None = None) -> float | None:
     """A metric's value as a float when it is a number or a boolean; None for text, bytes, nulls.
 
-    Signed integers travel as unsigned two's complement (Int8 to Int32 in 32 bits, Int64 in 64);
-    some older encoders wrote Int8 and Int16 in their own width, which is undone too.
+    ``datatype`` is the one its birth declared: the specification lets data messages leave the
+    datatype out. Signed integers travel as unsigned two's complement (Int8 to Int32 in 32
+    bits, Int64 in 64); some older encoders wrote Int8 and Int16 in their own width, which is
+    undone too. A value in a field that does not hold numbers (a string for an Int32) is None.
     """
-    if metric.is_null or metric.datatype not in _NUMERIC:
+    kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
+    if metric.is_null or kind not in _NUMERIC:
         return None
     which = metric.WhichOneof("value")
-    if which is None:
+    if which not in _VALUE_FIELDS:
         return None
     value = getattr(metric, which)
-    if metric.datatype in _SIGNED_BITS and which in ("int_value", "long_value"):
+    if kind in _SIGNED_BITS and which in ("int_value", "long_value"):
         bits = 64 if which == "long_value" else 32
         if value >= 1 << (bits - 1):
             value -= 1 << bits
-        own = _SIGNED_BITS[metric.datatype]
+        own = _SIGNED_BITS[kind]
         if own < bits and (1 << (own - 1)) <= value < (1 << own):
             value -= 1 << own
     return float(value)
@@ -173,6 +179,8 @@ def encode(metrics: Iterable[tuple[str | None, int | None, int, Any]], *, seq: i
         if alias is not None:
             metric.alias = alias
         set_value(metric, datatype, value)
+        if name is None:
+            metric.ClearField("datatype")  # data by alias: the birth declared the type
     return payload.SerializeToString()
 
 
@@ -190,6 +198,7 @@ class NodeState:
     bd_seq: int | None = None
     seq: int | None = None
     aliases: dict[int, str] = field(default_factory=dict)
+    types: dict[str, int] = field(default_factory=dict)  # metric name -> datatype from its birth
     devices: dict[str, bool] = field(default_factory=dict)
     births: int = 0
     deaths: int = 0
@@ -211,6 +220,7 @@ class Values:
     device: str | None
     points: list[tuple[str, datetime, float]]
     unknown_aliases: int = 0
+    bad_metrics: int = 0
     rebirth: bool = False  # the host should ask this node for a rebirth
 
 
@@ -249,6 +259,7 @@ class HostBook:
             return out  # a death from an older session (another bdSeq) changes nothing
         if where.kind == "NBIRTH":
             node.aliases.clear()
+            node.types.clear()
             node.online, node.births, node.since, node.bd_seq = True, node.births + 1, time.time(), _bd_seq(payload)
             node.devices = dict.fromkeys(node.devices, False)  # devices are reborn after their node
         elif payload.HasField("seq") and node.seq is not None:
@@ -269,19 +280,26 @@ class HostBook:
         for metric in payload.metrics:
             if metric.HasField("name") and metric.name:
                 name = metric.name
-                if metric.HasField("alias") and where.kind in ("NBIRTH", "DBIRTH"):
-                    node.aliases[int(metric.alias)] = name
+                if where.kind in ("NBIRTH", "DBIRTH"):
+                    if metric.HasField("alias"):
+                        node.aliases[int(metric.alias)] = name
+                    if metric.datatype:
+                        node.types[_typed(where, name)] = int(metric.datatype)
             elif metric.HasField("alias") and int(metric.alias) in node.aliases:
                 name = node.aliases[int(metric.alias)]
             else:
                 out.unknown_aliases += 1
                 out.rebirth = True
                 continue
-            value = metric_number(metric)
+            value = metric_number(metric, node.types.get(_typed(where, name)))
             if value is None or name == BD_SEQ or name.startswith(("Node Control/", "Device Control/", "Properties/")):
                 continue
             ms = metric.timestamp if metric.HasField("timestamp") else stamp
-            ts = datetime.fromtimestamp(ms / 1000, UTC) if ms else datetime.now(UTC)
+            try:
+                ts = datetime.fromtimestamp(ms / 1000, UTC) if ms else datetime.now(UTC)
+            except (ValueError, OverflowError, OSError):
+                out.bad_metrics += 1  # one metric with an impossible time costs only itself
+                continue
             out.points.append((name, ts, value))
         return out
 
@@ -303,6 +321,11 @@ class HostBook:
         return out
 
 
+def _typed(where: Topic, name: str) -> str:
+    """Where a birth's datatype is kept: node metrics and each device's metrics apart."""
+    return f"{where.device or ''}\x00{name}"
+
+
 def _bd_seq(payload: Any) -> int | None:
     for metric in payload.metrics:
         if metric.name == BD_SEQ:
@@ -317,9 +340,12 @@ def _host_online(data: bytes) -> bool:
     if text.upper() in ("ONLINE", "OFFLINE"):
         return text.upper() == "ONLINE"
     try:
-        return bool(json.loads(text).get("online"))
-    except (ValueError, AttributeError):
-        raise ValueError(f"STATE payload {text[:60]!r} is neither JSON with 'online' nor ONLINE/OFFLINE") from None
+        online = json.loads(text).get("online")
+    except (ValueError, AttributeError, RecursionError):
+        online = None
+    if not isinstance(online, bool):
+        raise ValueError(f"STATE payload {text[:60]!r} is neither JSON with a boolean 'online' nor ONLINE/OFFLINE")
+    return online
 
 
 def rebirth_request() -> bytes:
@@ -380,7 +406,8 @@ class EdgeNode:
                   "Confidence": verdict.get("confidence"), "Score": verdict.get("score"),
                   "Model": f"{verdict.get('model')} {verdict.get('version')}", "Source": verdict.get("source"),
                   "Error": verdict.get("error") or ""}
-        self._data(_device_id(verdict.get("line") or "default"), VERDICT_METRICS, values)
+        device = _device_id(verdict.get("line") or "default")
+        self._data(f"line_{device}" if device == ALERTS_DEVICE else device, VERDICT_METRICS, values)
 
     def alert(self, alert: Mapping[str, Any]) -> None:
         values = {"Event": alert.get("event"), "Rule": alert.get("rule"), "Severity": alert.get("severity"),

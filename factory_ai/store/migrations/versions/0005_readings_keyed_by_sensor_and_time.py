@@ -6,8 +6,9 @@ Create Date: 2026-12-03 20:40:00
 
 The id column goes: nothing referred to it, and the unique (sensor_id, ts) index beside it was
 a second b-tree to write on every insert. SQLite cannot change a table's key in place, so the
-table is rebuilt (a copy of every reading: back up and allow the time on a large store);
-PostgreSQL swaps the key.
+table is rebuilt in key order (a copy of every reading: back up, allow the time and twice the
+table's disk space on a large store); PostgreSQL builds the new key's index under an exclusive
+lock (readings wait in the daemons' spools meanwhile) and drops the old one.
 """
 
 from alembic import op
@@ -20,9 +21,11 @@ depends_on = None
 
 def upgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
+        op.execute('DROP TABLE IF EXISTS readings_new')  # left by an interrupted run
         op.execute('CREATE TABLE readings_new (sensor_id INTEGER NOT NULL, ts DATETIME NOT NULL, value FLOAT NOT NULL, '
                    'PRIMARY KEY (sensor_id, ts), FOREIGN KEY(sensor_id) REFERENCES sensors (id)) WITHOUT ROWID')
-        op.execute('INSERT INTO readings_new (sensor_id, ts, value) SELECT sensor_id, ts, value FROM readings')
+        op.execute('INSERT INTO readings_new (sensor_id, ts, value) SELECT sensor_id, ts, value FROM readings '
+                   'ORDER BY sensor_id, ts')
         op.drop_table('readings')
         op.rename_table('readings_new', 'readings')
         return
