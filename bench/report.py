@@ -56,6 +56,8 @@ def fill(store, assets: int, inspections: int, spool: Path) -> None:  # noqa: AN
         session.execute(insert(Prediction), rows)
         session.add_all([Alert(key=f"rul:{n}", rule="rul_below", severity="critical", asset_id=i,
                                message=f"{n}: remaining useful life low") for n, i in list(ids.items())[:10]])
+        if not inspections:
+            return
         verdicts = rng.choice(["pass", "reject", "review"], size=inspections, p=[0.93, 0.05, 0.02])
         labels = rng.choice(["crack", "scratch", "spot", "dent"], size=inspections, p=[0.4, 0.3, 0.2, 0.1])
         offsets = np.sort(rng.uniform(0, 168 * 3600, size=inspections))
