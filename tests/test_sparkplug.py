@@ -205,14 +205,20 @@ def test_births_aliases_death_gap_and_rebirth_through_a_real_broker(mosquitto, s
         writer.close()
 
 
-def test_the_daemon_as_an_edge_node_publishes_verdicts_and_alerts(mosquitto, store: Store, tmp_path: Path) -> None:
+def _scada(port: int, client_id: str, subscription: str):  # noqa: ANN202
+    """A SCADA-side listener that decodes every Sparkplug B message it hears, in order."""
     heard: list[tuple[str, object]] = []
-    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="scada")
+    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
     listener.on_message = lambda c, u, m: heard.append((m.topic, spb.decode(m.payload)))
-    listener.connect("127.0.0.1", mosquitto.port)
+    listener.connect("127.0.0.1", port)
     listener.loop_start()
-    listener.subscribe("spBv1.0/#", qos=1)
+    listener.subscribe(subscription, qos=1)
     time.sleep(0.3)
+    return listener, heard
+
+
+def test_the_daemon_as_an_edge_node_publishes_verdicts_and_alerts(mosquitto, store: Store, tmp_path: Path) -> None:
+    listener, heard = _scada(mosquitto.port, "scada", "spBv1.0/#")
     writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
     config = Mqtt.model_validate({"kind": "mqtt", "name": "scada", "port": mosquitto.port, "payload": "sparkplug_b",
                                   "client_id": "factory-ai-edge", "group": "quality", "edge_node": "factory-ai"})
@@ -275,13 +281,7 @@ def test_alerts_reach_a_sparkplug_scada_through_the_connector_channel(mosquitto,
         "rules": [{"name": "plc-down", "kind": "connector_down", "severity": "critical"}],
         "channels": [{"name": "scada", "kind": "connector", "connector": "spb"}]})
     states = {"press-plc": {"kind": "opcua", "up": False, "last_error": "no answer from 10.0.3.20"}}
-    heard: list[tuple[str, object]] = []
-    listener = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="scada-alerts")
-    listener.on_message = lambda c, u, m: heard.append((m.topic, spb.decode(m.payload)))
-    listener.connect("127.0.0.1", mosquitto.port)
-    listener.loop_start()
-    listener.subscribe("spBv1.0/quality/+/factory-ai/#", qos=1)
-    time.sleep(0.3)
+    listener, heard = _scada(mosquitto.port, "scada-alerts", "spBv1.0/quality/+/factory-ai/#")
     # Outside the daemon there is no running connector: the delivery stays in the outbox.
     counts = alerts.check(store, settings, connectors=states)
     assert counts["raised"] == 1 and counts["failed"] == 1, counts

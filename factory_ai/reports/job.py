@@ -8,7 +8,7 @@ from typing import Any
 
 from factory_ai.errors import ConfigError
 from factory_ai.reports.build import Report, build
-from factory_ai.reports.maintenance import write_work_orders
+from factory_ai.reports.maintenance import MACHINE_CLASS, write_work_orders
 from factory_ai.reports.render import markdown, write
 from factory_ai.reports.scope import Scope, make_scope
 
@@ -16,7 +16,7 @@ MIME = {"html": ("text", "html"), "pdf": ("application", "pdf"), "md": ("text", 
 
 
 def produce(store, scope: Scope, formats: list[str], folder: Path, *, stem: str | None = None,  # noqa: ANN001
-            risk_alarm: float = 0.5, machine_class: tuple[str, str] = ("group2", "rigid")
+            risk_alarm: float = 0.5, machine_class: tuple[str, str] = MACHINE_CLASS
             ) -> tuple[Report, list[Path]]:
     """Build once, write each format and the work-orders CSV into ``folder``."""
     report = build(store, scope, risk_alarm=risk_alarm, machine_class=machine_class)
