@@ -13,6 +13,7 @@ connectors), drain the queues into the store (or the spool), close the store, al
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -27,6 +28,7 @@ from typing import Any
 from factory_ai import families
 from factory_ai.config import Settings
 from factory_ai.connectors.base import Connector
+from factory_ai.daemon import memory
 from factory_ai.daemon.inspector import Inspector
 from factory_ai.daemon.metrics import Metrics
 from factory_ai.daemon.recent import RecentInspections
@@ -273,6 +275,7 @@ class Daemon:
         next_check = time.monotonic() + daemon.reload_check_seconds
         next_score = time.monotonic() + min(5.0, daemon.forecast_interval_seconds)
         next_sync = time.monotonic() + self.settings.models.sync_seconds
+        next_trim = time.monotonic() + memory.TRIM_SECONDS
         while not self.stopping.is_set():
             now = time.monotonic()
             if self.settings.models.source and now >= next_sync:
@@ -280,10 +283,15 @@ class Daemon:
                 next_sync = now + self.settings.models.sync_seconds
                 next_check = now  # load what was pulled at once
             if now >= next_check:
-                for live in [*(self.inspection_models if self._needs_vision else []),
-                             *(s.model for s in self.scorers)]:
-                    live.check()
+                swapped = [live.check() for live in [*(self.inspection_models if self._needs_vision else []),
+                                                     *(s.model for s in self.scorers)]]
                 next_check = now + daemon.reload_check_seconds
+                if any(swapped):  # the old session is freed: hand its memory back now
+                    gc.collect()
+                    next_trim = now
+            if now >= next_trim:
+                memory.trim()
+                next_trim = now + memory.TRIM_SECONDS
             if scoring and now >= next_score:
                 try:
                     self._score()
