@@ -19,7 +19,8 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from factory_ai.errors import DataError
-from factory_ai.store.tables import Asset, Event
+from factory_ai.store.assets import keys_by_id, resolve
+from factory_ai.store.tables import Event
 from factory_ai.store.types import utcnow
 
 KINDS = ("failure", "maintenance")
@@ -60,15 +61,11 @@ def record(session: Session, asset: str, kind: str, ts: datetime | None = None, 
     when = parse_time(ts)
     if when > utcnow() + FUTURE_SLACK:
         raise DataError(f"event time {when.isoformat()} is in the future")
-    row = session.exec(select(Asset).where(Asset.name == asset)).first()
-    if row is None:
-        row = Asset(name=asset)
-        session.add(row)
-        session.flush()
-    same = session.exec(select(Event).where(Event.asset_id == row.id, Event.ts == when, Event.kind == kind)).first()
+    asset_id = resolve(session, [asset], create=True)[asset]
+    same = session.exec(select(Event).where(Event.asset_id == asset_id, Event.ts == when, Event.kind == kind)).first()
     if same is not None:
         return Recorded(same, asset, created=False)
-    event = Event(asset_id=row.id, ts=when, kind=kind, note=note or None)
+    event = Event(asset_id=asset_id, ts=when, kind=kind, note=note or None)
     session.add(event)
     session.flush()
     return Recorded(event, asset, created=True)
@@ -95,11 +92,16 @@ def import_csv(session: Session, path: Path) -> dict[str, int]:
 
 
 def listing(session: Session, asset: str | None = None, limit: int = 100) -> list[tuple[Event, str]]:
-    """Events, newest first, with their asset's name."""
-    query = select(Event, Asset.name).join(Asset, Asset.id == Event.asset_id)
+    """Events, newest first, with their asset's key."""
+    query = select(Event)
     if asset:
-        query = query.where(Asset.name == asset)
-    return list(session.exec(query.order_by(Event.ts.desc(), Event.id.desc()).limit(limit)).all())
+        found = resolve(session, [asset])
+        if not found:
+            return []
+        query = query.where(Event.asset_id == found[asset])
+    events = session.exec(query.order_by(Event.ts.desc(), Event.id.desc()).limit(limit)).all()
+    keys = keys_by_id(session, {e.asset_id for e in events})
+    return [(e, keys[e.asset_id]) for e in events]
 
 
 def describe(event: Event, asset: str) -> dict[str, Any]:

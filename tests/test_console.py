@@ -63,6 +63,14 @@ def test_pages_stream_and_actions_over_http(console: Daemon, sample_images: Path
         assert page.headers["content-type"].startswith("text/html") and "factory-ai" in page.text
     assert "first-0.png" in client.get("/").text  # the judged parts are on the line view
     assert client.get("/assets/no-such-pump", headers={"Accept": "text/html"}).status_code == 404
+    # Two lines' press-1: each has its page under line/name; the bare name asks which one.
+    with console.store.session() as session:
+        session.add_all([Asset(name="press-1", line="east"), Asset(name="press-1", line="west")])
+    assert '<a href="/assets/east/press-1">east/press-1</a>' in client.get("/assets").text
+    west = client.get("/assets/west/press-1", headers={"Accept": "text/html"})
+    assert west.status_code == 200 and "west/press-1" in west.text
+    both = client.get("/assets/press-1", headers={"Accept": "text/html"})
+    assert both.status_code == 422 and "east/press-1, west/press-1" in both.text
     assert client.get("/console/static/console.js").status_code == 200
 
     # The live stream: a part dropped into the camera folder arrives as an event.

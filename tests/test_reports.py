@@ -246,9 +246,9 @@ def test_vibration_zone_sits_beside_health_and_a_bad_zone_is_work(filled: Path) 
                        num=lambda v, f=".1f": "–" if v is None else format(v, f),
                        when=lambda v: "–" if v is None else f"{v:%Y-%m-%d %H:%M}")
     with Store(f"sqlite:///{filled / 'var' / 'factory.db'}") as store, store.session() as session:
-        rows = views.fleet(session, 0.5)
+        shown = views.fleet(session, 0.5)
         detail = views.asset(session, "fan-1", 0.5)
-    fleet_html = env.get_template("assets.html").render(request=None, rows=rows)
+    fleet_html = env.get_template("assets.html").render(request=None, **shown)
     assert re.search(r'<a href="/assets/fan-1">fan-1</a>.*?ISO D</span>', fleet_html, re.S)
     page = env.get_template("asset.html").render(request=None, **detail)
     assert "ISO 10816-3 zone D</span> (severe enough to cause damage), motor_de_vel_rms 5.20 mm/s" in page
@@ -283,3 +283,71 @@ def test_quality_counts_in_sql_agree_on_sqlite_and_postgresql(db_url: str) -> No
     assert sorted({t.hour for t in hourly.over_time["period"]}) == [0, 1, 21, 22]
     assert [t.tzinfo is not None for t in daily.over_time["period"]] == [True] * len(daily.over_time)
     assert sorted({(t.day, t.hour) for t in daily.over_time["period"]}) == [(2, 0)]
+
+
+def test_a_page_of_the_fleet_ranks_every_asset_and_charts_only_its_own(db_url: str) -> None:
+    """The console's fleet and a capped report rank every asset, but read trends only for the
+    page they show; the ranking must be the one the whole gather gives, on both databases
+    (the latest forecast and the RUL trend's ends are picked in SQL)."""
+    from factory_ai.console import views
+    from factory_ai.reports import maintenance
+    from factory_ai.reports.scope import make_scope
+
+    now = utcnow().replace(microsecond=0)
+    with Store(db_url) as store:
+        with store.session() as session:
+            for i in range(7):
+                asset = Asset(name=f"press-{i}", line="east" if i % 2 else "west")
+                session.add(asset)
+                session.flush()
+                sensor = Sensor(asset_id=asset.id, name="temperature", unit="C")
+                session.add(sensor)
+                session.flush()
+                session.add_all([Reading(sensor_id=sensor.id, ts=now - timedelta(hours=h), value=50.0 + i + h)
+                                 for h in range(1, 6)])
+                for h, rul in ((10, 100.0 + 10 * i), (2, 92.0 + 10 * i)):  # 8 h of RUL lost in 8 h: -1.00 h/h
+                    session.add(Prediction(asset_id=asset.id, ts=now - timedelta(hours=h), rul=rul, rul_low=rul - 70,
+                                           rul_high=rul + 5, risk=0.1 * i, horizon=48, model_name="m",
+                                           model_version="v1"))
+            session.flush()
+            # Two forecasts at the same newest instant for press-6: the one stored last counts.
+            last = session.exec(select(Asset.id).where(Asset.name == "press-6")).one()
+            for rul in (30.0, 20.0):
+                session.add(Prediction(asset_id=last, ts=now - timedelta(hours=1), rul=rul, rul_low=rul - 5,
+                                       rul_high=rul + 5, risk=0.9, horizon=48, model_name="m", model_version="v2"))
+        scope = make_scope(since="24h", now=now + timedelta(minutes=1))
+        with store.session() as session:
+            whole = maintenance.gather(session, scope)
+            part = maintenance.gather(session, scope, detail=slice(2, 4))
+            shown = views.fleet(session, 0.5, page=2, per_page=3)
+            east = views.fleet(session, 0.5, line="east", per_page=50)
+
+    def ranked(fleet: list) -> list:
+        return [(h.asset, h.rul, h.risk, h.trend, h.action, h.priority, h.model) for h in fleet]
+
+    assert ranked(part.fleet) == ranked(whole.fleet)
+    top = whole.fleet[0]
+    assert (top.asset, top.rul, top.model, top.trend) == ("press-6", 20.0, "m v2", pytest.approx((20 - 160) / 9))
+    assert whole.fleet[1].trend == pytest.approx(-1.0)
+    assert [p.health.asset for p in part.pages] == [h.asset for h in whole.fleet[2:4]]
+    for page in part.pages:
+        full = next(p for p in whole.pages if p.health.asset == page.health.asset)
+        assert list(page.sensors["temperature"]["mean"]) == list(full.sensors["temperature"]["mean"])
+        assert list(page.rul["rul"]) == list(full.rul["rul"])
+    assert [r["health"].asset for r in shown["rows"]] == [h.asset for h in whole.fleet[3:6]]
+    assert shown["total"] == 7 and shown["pager"] == {"page": 2, "pages": 3, "first": 4}
+    assert all(r["sparklines"] for r in shown["rows"]) and shown["lines"] == ["east", "west"]
+    assert {r["health"].asset for r in east["rows"]} == {"press-1", "press-3", "press-5"}
+
+
+def test_a_capped_report_charts_the_worst_assets_and_says_so(filled: Path) -> None:
+    from factory_ai.reports.build import build
+    from factory_ai.reports.render import write
+    from factory_ai.reports.scope import make_scope
+
+    with Store(f"sqlite:///{filled / 'var' / 'factory.db'}") as store:
+        report = build(store, make_scope(since="3d"), asset_pages=1)
+    page = write(report, "html", filled / "capped.html").read_text()
+    assert len(report.maintenance.fleet) == 2 and page.count("<div class='asset'>") == 1
+    assert "<h3>pump-1 " in page and "Charts follow for the 1 worst-ranked of the 2 assets" in page
+    assert "| pump-2 " not in page and ">pump-2</td>" in page  # still in the fleet table

@@ -165,3 +165,69 @@ def test_readings_keep_through_the_key_migration(db_url: str) -> None:
             assert [r.value for r in s.exec(select(Reading).order_by(Reading.ts))] == [70.0, 71.0, 72.0]
         with pytest.raises(IntegrityError), store.session() as s:
             s.add(Reading(sensor_id=1, ts=datetime(2026, 3, 1, 12, 1, tzinfo=UTC), value=1.0))
+
+
+def test_two_lines_may_each_have_a_press_1(db_url: str, tmp_path) -> None:  # noqa: ANN001
+    """An asset is known by line and name. A store from before 0006 upgrades in place; then the
+    east and west daemons' writers each keep their own press-1, and every reader names them by
+    key: the bare name where it is unique, line/name where it repeats."""
+    from sqlalchemy import create_engine
+
+    from factory_ai import events
+    from factory_ai.errors import DataError
+    from factory_ai.history.readers import read_store
+    from factory_ai.ingest import ReadingWriter, SensorReading
+    from factory_ai.reports import maintenance
+    from factory_ai.reports.scope import make_scope
+    from factory_ai.store.assets import keys_by_id, resolve
+    from factory_ai.store.records import asset_ids
+    from factory_ai.store.schema import upgrade
+
+    engine = create_engine(db_url)
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO assets (name, line, created_at) VALUES ('pump-9', 'east', '2026-03-01')"))
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    now = datetime.now(UTC).replace(microsecond=0)
+    with Store(db_url) as store:
+        with store.session() as s:  # recorded before any reading: an asset without a line, taken by east
+            events.record(s, "press-1", "maintenance", now - timedelta(hours=5))
+        for line, base in (("east", 10.0), ("west", 50.0)):
+            writer = ReadingWriter(store, tmp_path / line, line=line)
+            writer.put_many([SensorReading("press-1", "temp", now - timedelta(hours=h), base + h) for h in range(3)]
+                            + [SensorReading("pump-9", "flow", now - timedelta(hours=1), base)])
+            writer.close(timeout=30)
+        with store.session() as s:
+            rows = s.exec(select(Asset.name, Asset.line).order_by(Asset.name, Asset.line)).all()
+            assert [tuple(r) for r in rows] == [("press-1", "east"), ("press-1", "west"), ("pump-9", "east"),
+                                                 ("pump-9", "west")]
+            keys = sorted(keys_by_id(s).values())
+            assert keys == ["east/press-1", "east/pump-9", "west/press-1", "west/pump-9"]
+            with pytest.raises(DataError, match="east/press-1, west/press-1"):
+                resolve(s, ["press-1"])
+            east = resolve(s, ["east/press-1"])["east/press-1"]
+            assert s.exec(select(text("count(*)")).select_from(Reading).join(Sensor, Sensor.id == Reading.sensor_id)
+                          .where(Sensor.asset_id == east)).one() == 3
+            with pytest.raises(IntegrityError), s.begin_nested():  # one press-1 per line
+                s.add(Asset(name="press-1", line="west"))
+                s.flush()
+        history, _ = read_store(store, events=True)
+        assert sorted(history.assets()) == keys
+        per = history.per_asset()
+        assert list(per["west/press-1"]["temp"]) == [52.0, 51.0, 50.0]
+        assert list(per["east/press-1"]["temp"]) == [12.0, 11.0, 10.0]
+        only, _ = read_store(store, assets=["west/press-1"])
+        assert only.assets() == ["west/press-1"]
+        ids = asset_ids(store, ["west/press-1", "press-7"])  # a forecast's asset the connectors never named
+        with store.session() as s:
+            s.add(Prediction(asset_id=ids["west/press-1"], ts=now, rul=40.0, risk=0.7, horizon=48, model_name="m",
+                             model_version="v1"))
+            assert s.get(Asset, ids["press-7"]).line is None
+            assert events.listing(s, "east/press-1")[0][1] == "east/press-1"
+        with store.session() as s:
+            fleet = maintenance.gather(s, make_scope(since="1d")).fleet
+        assert fleet[0].asset == "west/press-1" and fleet[0].line == "west" and fleet[0].rul == 40.0
+        assert {h.asset for h in fleet} == {*keys, "press-7"}

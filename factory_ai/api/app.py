@@ -206,19 +206,21 @@ def _alerts(session, status: str | None, limit: int) -> list[dict[str, Any]]:  #
 def _assets(session) -> list[dict[str, Any]]:  # noqa: ANN001
     from sqlmodel import select
 
+    from factory_ai.store.assets import keys_by_id
     from factory_ai.store.tables import Asset, Prediction, Sensor
 
-    assets = session.exec(select(Asset).order_by(Asset.name)).all()
+    assets = session.exec(select(Asset).order_by(Asset.name, Asset.line)).all()
     sensors: dict[int, list[dict[str, Any]]] = {}
     for sensor in session.exec(select(Sensor)).all():
         sensors.setdefault(sensor.asset_id, []).append({"name": sensor.name, "unit": sensor.unit})
     latest: dict[int, Prediction] = {}
     for prediction in session.exec(select(Prediction).order_by(Prediction.id.desc()).limit(5000)).all():
         latest.setdefault(prediction.asset_id, prediction)
+    keys = keys_by_id(session)
     out = []
     for asset in assets:
         p = latest.get(asset.id)
-        out.append({"name": asset.name, "line": asset.line, "sensors": sorted(sensors.get(asset.id, []),
+        out.append({"key": keys[asset.id], "name": asset.name, "line": asset.line, "sensors": sorted(sensors.get(asset.id, []),
                                                                              key=lambda s: s["name"]),
                     "forecast": None if p is None else {"ts": p.ts.isoformat(), "rul": p.rul, "rul_low": p.rul_low,
                                                         "rul_high": p.rul_high, "risk": p.risk, "horizon": p.horizon,
@@ -245,12 +247,17 @@ def _inspections(session, limit: int, verdict: str | None, line: str | None, sin
 def _predictions(session, limit: int, asset: str | None) -> list[dict[str, Any]]:  # noqa: ANN001
     from sqlmodel import select
 
-    from factory_ai.store.tables import Asset, Prediction
+    from factory_ai.store.assets import keys_by_id, resolve
+    from factory_ai.store.tables import Prediction
 
-    q = select(Prediction, Asset.name).join(Asset, Asset.id == Prediction.asset_id).order_by(Prediction.id.desc())
+    q = select(Prediction).order_by(Prediction.id.desc())
     if asset:
-        q = q.where(Asset.name == asset)
-    return [{"id": p.id, "ts": p.ts.isoformat(), "asset": name, "rul": p.rul, "rul_low": p.rul_low,
+        found = resolve(session, [asset])
+        if not found:
+            return []
+        q = q.where(Prediction.asset_id == found[asset])
+    rows = session.exec(q.limit(limit)).all()
+    keys = keys_by_id(session, {p.asset_id for p in rows})
+    return [{"id": p.id, "ts": p.ts.isoformat(), "asset": keys[p.asset_id], "rul": p.rul, "rul_low": p.rul_low,
              "rul_high": p.rul_high, "risk": p.risk, "horizon": p.horizon,
-             "model": f"{p.model_name} {p.model_version}", "error": p.error}
-            for p, name in session.exec(q.limit(limit)).all()]
+             "model": f"{p.model_name} {p.model_version}", "error": p.error} for p in rows]

@@ -19,19 +19,21 @@ T = TypeVar("T")
 
 
 def read(store: Store, fn: Callable[..., T], *args: Any) -> T:  # noqa: ANN401
-    """``fn(session, *args)`` in one session; 503 when the store is unavailable."""
+    """``fn(session, *args)`` in one session; 503 when the store is unavailable, and a question
+    the data cannot answer as asked (a missing id: 404; a refused value, or an asset name on
+    two lines: 422) is the caller's."""
     try:
         with store.session() as session:
             return fn(session, *args)
     except SQLAlchemyError as exc:
         raise HTTPException(503, f"the store is unavailable: {str(exc).splitlines()[0]}") from None
+    except DataError as exc:
+        raise HTTPException(404 if str(exc).startswith("no ") else 422, str(exc)) from None
 
 
 def change(store: Store, fn: Callable[..., T], *args: Any) -> T:  # noqa: ANN401
-    """A write: as :func:`read`, and a missing id (404) or a refused value (422) is the caller's."""
+    """A write: as :func:`read`, and a model's refusal (422) is the caller's too."""
     try:
         return read(store, fn, *args)
-    except DataError as exc:
-        raise HTTPException(404 if str(exc).startswith("no ") else 422, str(exc)) from None
     except ModelError as exc:
         raise HTTPException(422, str(exc)) from None

@@ -39,7 +39,8 @@ def report(
     store = ctx.obj.store()
     try:
         result, files = produce(store, scope, [fmt], folder, stem=stem, risk_alarm=settings.reports.risk_alarm,
-                                machine_class=settings.reports.machine_class)
+                                machine_class=settings.reports.machine_class,
+                                asset_pages=settings.reports.asset_pages)
     finally:
         store.close()
     if output is not None and files[0] != output:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import Cookie, FastAPI, Form, HTTPException, Request
+from fastapi import Cookie, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -97,11 +97,13 @@ def mount(app: FastAPI, daemon: Plant) -> None:
         return page(request, "review.html", factory_ai_console, cards=cards, title="Review")
 
     @app.get("/assets", response_class=HTMLResponse, include_in_schema=False)
-    def assets_page(request: Request, factory_ai_console: str | None = Cookie(None)) -> HTMLResponse:
-        rows = read(views.fleet, settings.reports.risk_alarm, settings.reports.machine_class)
-        return page(request, "assets.html", factory_ai_console, rows=rows, title="Assets")
+    def assets_page(request: Request, factory_ai_console: str | None = Cookie(None),
+                    page_number: int = Query(1, alias="page", ge=1, le=100_000),
+                    line: str | None = Query(None, max_length=100)) -> HTMLResponse:
+        shown = read(views.fleet, settings.reports.risk_alarm, settings.reports.machine_class, page_number, line or None)
+        return page(request, "assets.html", factory_ai_console, title="Assets", **shown)
 
-    @app.get("/assets/{name}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get("/assets/{name:path}", response_class=HTMLResponse, include_in_schema=False)
     def asset_page(name: str, request: Request, factory_ai_console: str | None = Cookie(None)) -> HTMLResponse:
         detail = read(views.asset, name, settings.reports.risk_alarm, 7, settings.reports.machine_class)
         if detail is None:

@@ -40,7 +40,8 @@ def challenge(kit) -> dict[str, Any]:  # noqa: ANN001 - a retrain.run.Kit
     from factory_ai.errors import DataError
     from factory_ai.history.readers import read_store
     from factory_ai.registry import gate_passed, read_card
-    from factory_ai.store.tables import Alert, Asset, Reading
+    from factory_ai.store.assets import keys_by_id
+    from factory_ai.store.tables import Alert, Reading
 
     settings, cfg, store = kit.settings, kit.config, kit.store
     name = kit.model_name()
@@ -50,8 +51,9 @@ def challenge(kit) -> dict[str, Any]:  # noqa: ANN001 - a retrain.run.Kit
     with store.session() as session:
         new = session.exec(select(func.count()).select_from(Reading).where(
             *([Reading.ts > since] if since else []))).one()
-        alerts = session.exec(select(Asset.name, Alert.first_seen, Alert.last_seen)
-                              .join(Asset, Asset.id == Alert.asset_id)).all()
+        keys = keys_by_id(session)
+        alerts = [(keys[asset_id], first, last) for asset_id, first, last in session.exec(
+            select(Alert.asset_id, Alert.first_seen, Alert.last_seen).where(Alert.asset_id.is_not(None))).all()]
     if new < cfg.min_new_readings:
         raise kit.Skipped(f"{new} new readings since {'the last retrain' if since else 'the start'}; "
                           f"{cfg.min_new_readings} needed ([retrain.health] min_new_readings)")

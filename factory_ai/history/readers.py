@@ -232,16 +232,18 @@ def read_store(store, assets: list[str] | None = None, since: datetime | None = 
     attaches the recorded failures and maintenance (``factory-ai events``) that end the runs."""
     from sqlmodel import select
 
-    from factory_ai.store.tables import Asset, Event, Reading, Sensor
+    from factory_ai.store.assets import keys_by_id, resolve
+    from factory_ai.store.tables import Event, Reading, Sensor
 
-    query = (select(Asset.name, Sensor.name, Reading.ts, Reading.value)
-             .join(Sensor, Sensor.asset_id == Asset.id).join(Reading, Reading.sensor_id == Sensor.id))
-    if assets:
-        query = query.where(Asset.name.in_(assets))
+    query = (select(Sensor.asset_id, Sensor.name, Reading.ts, Reading.value)
+             .join(Reading, Reading.sensor_id == Sensor.id))
     if since is not None:
         query = query.where(Reading.ts >= since)
     with store.session() as session:
-        rows = session.exec(query).all()
+        if assets:
+            query = query.where(Sensor.asset_id.in_(list(resolve(session, assets).values())))
+        keys = keys_by_id(session)  # assets are named by key: a press-1 on two lines is two machines
+        rows = [(keys[asset_id], *rest) for asset_id, *rest in session.exec(query).all()]
     if not rows:
         raise DataError(f"no readings in {store.where}" + (f" for {', '.join(assets)}" if assets else "")
                         + (f" since {since.isoformat()}" if since is not None else ""))
@@ -251,8 +253,8 @@ def read_store(store, assets: list[str] | None = None, since: datetime | None = 
     history, build_notes = build(wide, asset="asset", time="time", time_unit="hour")
     if events:
         with store.session() as session:
-            recorded = session.exec(select(Asset.name, Event.kind, Event.ts)
-                                    .join(Asset, Asset.id == Event.asset_id)).all()
+            recorded = [(keys[asset_id], kind, ts)
+                        for asset_id, kind, ts in session.exec(select(Event.asset_id, Event.kind, Event.ts)).all()]
         table = pd.DataFrame(recorded, columns=["asset", "kind", "time"])
         add_events(history, table.assign(time=to_hours(pd.to_datetime(table["time"], utc=True))))
     return history, notes + build_notes

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from factory_ai.ingest.reading import SensorReading
 from factory_ai.ingest.spool import Backoff, Spool
@@ -234,6 +234,10 @@ class ReadingWriter:
     def _ids(self, batch: list[SensorReading]) -> dict[tuple[str, str], int]:
         """Sensor ids for the batch, creating assets and sensors first seen here.
 
+        Assets are this writer's line's: another line's ``press-1`` is another asset. One
+        without a line of that name (an event or forecast recorded before any reading) is
+        taken over by the first line that reads it.
+
         Several daemons (one per line) may meet a new asset or sensor at the same moment on one
         PostgreSQL: creation is an insert that does nothing on conflict, followed by a read, so
         the second daemon takes the first one's row instead of failing its batch."""
@@ -241,11 +245,17 @@ class ReadingWriter:
         if missing:
             insert = _insert_ignoring(self.store.dialect)
             now = utcnow()
+            line = self.line or None
+            mine = func.coalesce(Asset.line, "") == (line or "")
             with self.store.session() as session:
                 names = sorted({a for a, _ in missing})
-                session.execute(insert(Asset).values([{"name": n, "line": self.line, "created_at": now} for n in names])
-                                .on_conflict_do_nothing(index_elements=["name"]))
-                assets = dict(session.execute(select(Asset.id, Asset.name).where(Asset.name.in_(names))).all())
+                if line:
+                    session.execute(update(Asset).where(Asset.name.in_(names), Asset.line.is_(None),
+                                                        ~Asset.name.in_(select(Asset.name).where(mine)))
+                                    .values(line=line))
+                session.execute(insert(Asset).values([{"name": n, "line": line, "created_at": now} for n in names])
+                                .on_conflict_do_nothing())
+                assets = dict(session.execute(select(Asset.id, Asset.name).where(Asset.name.in_(names), mine)).all())
                 by_name = {name: asset_id for asset_id, name in assets.items()}
                 session.execute(insert(Sensor).values([
                     {"asset_id": by_name[a], "name": name, "unit": unit, "created_at": now}

@@ -20,8 +20,10 @@ class Report:
 
 
 def build(store, scope: Scope, *, risk_alarm: float = maintenance.RISK_ALARM,  # noqa: ANN001
-          machine_class: tuple[str, str] = maintenance.MACHINE_CLASS) -> Report:
+          machine_class: tuple[str, str] = maintenance.MACHINE_CLASS, asset_pages: int | None = None) -> Report:
+    """``asset_pages``: how many assets, worst-ranked first, get a section of charts (None: all)."""
+    detail = slice(0, asset_pages) if asset_pages is not None else None
     with store.session() as session:
-        plant = maintenance.gather(session, scope, risk_alarm, machine_class=machine_class)
+        plant = maintenance.gather(session, scope, risk_alarm, machine_class=machine_class, detail=detail)
         checks = quality.gather(session, scope)
     return Report(scope, utcnow(), store.where, plant, checks)

@@ -30,6 +30,9 @@ class ReportSettings(BaseModel):
     iso_group: Literal["group1", "group2"] = Field(
         default="group2", description="ISO 10816-3 machine group for the vibration zone: group1 large machines "
         "(300 kW-50 MW), group2 medium ones (15-300 kW).")
+    asset_pages: int = Field(
+        default=50, ge=0, le=10_000, description="Assets given a section of charts, worst-ranked first; the fleet "
+        "table lists every asset either way (a thousand chart pages is a report nobody reads).")
     iso_foundation: Literal["rigid", "flexible"] = Field(default="rigid", description="ISO 10816-3 foundation.")
 
     @property

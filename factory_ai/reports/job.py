@@ -16,10 +16,10 @@ MIME = {"html": ("text", "html"), "pdf": ("application", "pdf"), "md": ("text", 
 
 
 def produce(store, scope: Scope, formats: list[str], folder: Path, *, stem: str | None = None,  # noqa: ANN001
-            risk_alarm: float = 0.5, machine_class: tuple[str, str] = MACHINE_CLASS
+            risk_alarm: float = 0.5, machine_class: tuple[str, str] = MACHINE_CLASS, asset_pages: int | None = None
             ) -> tuple[Report, list[Path]]:
     """Build once, write each format and the work-orders CSV into ``folder``."""
-    report = build(store, scope, risk_alarm=risk_alarm, machine_class=machine_class)
+    report = build(store, scope, risk_alarm=risk_alarm, machine_class=machine_class, asset_pages=asset_pages)
     stem = stem or f"report-{scope.end:%Y%m%d-%H%M}"
     files = [write(report, fmt, folder / f"{stem}.{fmt}") for fmt in formats]
     files.append(write_work_orders(report.maintenance.fleet, folder / f"{stem}-work-orders.csv"))
@@ -30,7 +30,7 @@ def scheduled(store, settings) -> dict[str, Any]:  # noqa: ANN001
     cfg = settings.reports
     channel = _channel(settings, cfg.email_channel) if cfg.email_channel else None
     report, files = produce(store, make_scope(since=cfg.since), list(cfg.formats), settings.resolve(cfg.dir),
-                            risk_alarm=cfg.risk_alarm, machine_class=cfg.machine_class)
+                            risk_alarm=cfg.risk_alarm, machine_class=cfg.machine_class, asset_pages=cfg.asset_pages)
     detail: dict[str, Any] = {"period": report.scope.describe(), "files": [str(f) for f in files],
                               "assets": len(report.maintenance.fleet), **report.maintenance.priorities(),
                               "inspections": report.quality.total}

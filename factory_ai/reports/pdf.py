@@ -26,6 +26,7 @@ from factory_ai.reports.text import (  # noqa: E402
     drift_line,
     fleet_rows,
     model_lines,
+    pages_note,
     quality_summary,
     review_lines,
 )
@@ -125,6 +126,8 @@ def pdf(report: Report, path: Path) -> None:
                 pages.paragraph(f"No data: {NO_FORECASTS}.", style="italic")
             pages.table(FLEET_HEADER, fleet_rows(report), [PRIORITY_COLOURS.get(h.priority) for h in m.fleet])
             pages.paragraph(TREND_NOTE, size=6.5)
+            if pages_note(report):
+                pages.paragraph(pages_note(report))
         pages.heading("Quality")
         if not q.total:
             pages.paragraph("No data: no inspections in the period.", style="italic")

@@ -24,6 +24,7 @@ from factory_ai.reports.text import (
     drift_line,
     fleet_rows,
     model_lines,
+    pages_note,
     quality_summary,
     review_lines,
     stamp,
@@ -98,6 +99,8 @@ def html_text(report: Report) -> str:
             parts.append(_nodata(NO_FORECASTS))
         parts.append(_table(FLEET_HEADER, fleet_rows(report), [h.priority for h in m.fleet]))
         parts.append(f"<p class='note'>{e(TREND_NOTE)}</p>")
+        if pages_note(report):
+            parts.append(f"<p>{e(pages_note(report))}</p>")
         for page in m.pages:
             h = page.health
             parts.append(f"<div class='asset'><h3>{e(h.asset)} <small>{e(h.priority)}: {e(h.action)}</small></h3>")

@@ -19,6 +19,15 @@ def stamp(value: datetime | None) -> str:
     return "–" if value is None else f"{value:%Y-%m-%d %H:%M}"
 
 
+def pages_note(report: Report) -> str | None:
+    """Says whose charts follow when not every asset has a section (``[reports] asset_pages``)."""
+    m = report.maintenance
+    if len(m.pages) >= len(m.fleet):
+        return None
+    return (f"Charts follow for the {len(m.pages)} worst-ranked of the {len(m.fleet)} assets "
+            f"([reports] asset_pages); the table above lists every asset.")
+
+
 def trend(h: Health) -> str:
     """Hours of RUL gained (+) or lost (-) per hour on the clock. An asset wearing as forecast
     loses one hour per hour; losing more means wear is speeding up."""

@@ -37,19 +37,12 @@ def record_model_version(store: Store, name: str, version: str, path: Path, card
 
 
 def asset_ids(store: Store, names: list[str]) -> dict[str, int]:
-    """The id of each named asset, creating the assets that do not exist yet."""
-    from factory_ai.store.tables import Asset
+    """The id of each asset, by its key (``store.assets``), creating the assets that do not exist yet."""
+    from factory_ai.store.assets import resolve
 
-    wanted = list(dict.fromkeys(names))
     try:
         with store.session() as session:
-            found = {a.name: a for a in session.exec(select(Asset).where(Asset.name.in_(wanted))).all()}
-            for name in wanted:
-                if name not in found:
-                    found[name] = Asset(name=name)
-                    session.add(found[name])
-            session.flush()
-            return {name: int(found[name].id) for name in wanted}
+            return resolve(session, names, create=True)
     except SQLAlchemyError as exc:
         raise StoreError(f"could not look up assets in {store.where}: {exc}") from exc
 

@@ -23,7 +23,7 @@ from factory_ai.errors import StoreError
 log = logging.getLogger(__name__)
 
 #: The newest migration. A test checks it equals Alembic's head.
-HEAD = "0005"
+HEAD = "0006"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from factory_ai.store.types import UTCDateTime, utcnow
@@ -26,12 +26,16 @@ _BIG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Asset(SQLModel, table=True):
-    """A machine or product line position that sensors belong to and predictions are about."""
+    """A machine or product line position that sensors belong to and predictions are about.
+
+    Known by line and name: two lines may each have a ``press-1`` (``store.assets`` gives the
+    one-string key the rest of the code uses). An asset without a line counts as line ''."""
 
     __tablename__ = "assets"
+    __table_args__ = (Index("ux_assets_line_name", text("coalesce(line, '')"), "name", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=200, unique=True, index=True)
+    name: str = Field(max_length=200, index=True)
     line: str | None = Field(default=None, max_length=100, index=True)
     kind: str | None = Field(default=None, max_length=100)
     description: str | None = Field(default=None)
