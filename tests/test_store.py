@@ -221,13 +221,24 @@ def test_two_lines_may_each_have_a_press_1(db_url: str, tmp_path) -> None:  # no
         assert list(per["east/press-1"]["temp"]) == [12.0, 11.0, 10.0]
         only, _ = read_store(store, assets=["west/press-1"])
         assert only.assets() == ["west/press-1"]
-        ids = asset_ids(store, ["west/press-1", "press-7"])  # a forecast's asset the connectors never named
+        # A forecast's assets: one the connectors never named (created without a line, or on its
+        # line when named line/name), and a bare name on two lines, which is left out, not fatal.
+        ids = asset_ids(store, ["west/press-1", "press-7", "west/press-8", "press-1", " press-1"])
+        assert set(ids) == {"west/press-1", "press-7", "west/press-8", " press-1"}
         with store.session() as s:
             s.add(Prediction(asset_id=ids["west/press-1"], ts=now, rul=40.0, risk=0.7, horizon=48, model_name="m",
                              model_version="v1"))
             assert s.get(Asset, ids["press-7"]).line is None
+            assert (s.get(Asset, ids["west/press-8"]).name, s.get(Asset, ids["west/press-8"]).line) == ("press-8", "west")
+            assert s.get(Asset, ids[" press-1"]).name == " press-1"  # names are taken as given, never trimmed
+        # A writer without a line (a backfill) writes to the asset a unique name means.
+        writer = ReadingWriter(store, tmp_path / "backfill")
+        writer.put_many([SensorReading("press-8", "temp", now - timedelta(hours=9), 1.0)])
+        writer.close(timeout=30)
+        with store.session() as s:
+            assert s.exec(select(text("count(*)")).select_from(Asset).where(Asset.name == "press-8")).one() == 1
             assert events.listing(s, "east/press-1")[0][1] == "east/press-1"
         with store.session() as s:
             fleet = maintenance.gather(s, make_scope(since="1d")).fleet
         assert fleet[0].asset == "west/press-1" and fleet[0].line == "west" and fleet[0].rul == 40.0
-        assert {h.asset for h in fleet} == {*keys, "press-7"}
+        assert {h.asset for h in fleet} == {*keys, "press-7", "press-8", " press-1"}

@@ -21,7 +21,8 @@ from sqlmodel import Session, select
 from factory_ai.alerts.config import SEVERITY_RANK, AlertSettings
 from factory_ai.alerts.rules import Finding
 from factory_ai.errors import DataError
-from factory_ai.store.tables import Alert, Asset, Delivery
+from factory_ai.store.assets import keys_by_id
+from factory_ai.store.tables import Alert, Delivery
 from factory_ai.store.types import ensure_utc
 
 log = logging.getLogger(__name__)
@@ -84,13 +85,15 @@ def resolve(session: Session, alert_id: int, by: str, now: datetime, settings: A
 
 def listing(session: Session, *, status: str | None = None, open_only: bool = False,
             limit: int = 100) -> list[tuple[Alert, str | None]]:
-    """The newest alerts with their asset's name, resolved ones last (the CLI and the API list these)."""
-    query = select(Alert, Asset.name).join(Asset, Asset.id == Alert.asset_id, isouter=True)
+    """The newest alerts with their asset's key, resolved ones last (the CLI and the API list these)."""
+    query = select(Alert)
     if status:
         query = query.where(Alert.status == status)
     if open_only:
         query = query.where(Alert.status != "resolved")
-    rows = session.exec(query.order_by(Alert.id.desc()).limit(limit)).all()
+    alerts = session.exec(query.order_by(Alert.id.desc()).limit(limit)).all()
+    keys = keys_by_id(session, {a.asset_id for a in alerts if a.asset_id is not None})
+    rows = [(a, keys.get(a.asset_id) if a.asset_id is not None else None) for a in alerts]
     return sorted(rows, key=lambda r: r[0].status == "resolved")
 
 
@@ -113,7 +116,7 @@ def payload(alert: Alert, event: str, asset: str | None) -> dict[str, Any]:
 
 
 def _enqueue(session: Session, settings: AlertSettings, alert: Alert, event: str, now: datetime) -> None:
-    asset = session.get(Asset, alert.asset_id).name if alert.asset_id is not None else None
+    asset = keys_by_id(session, [alert.asset_id]).get(alert.asset_id) if alert.asset_id is not None else None
     body = payload(alert, event, asset)
     for channel in settings.channels:
         if channel.enabled and SEVERITY_RANK[alert.severity] >= SEVERITY_RANK[channel.min_severity]:

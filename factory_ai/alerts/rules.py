@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from factory_ai.alerts import config as c
 from factory_ai.alerts.spc import p_chart, western_electric
+from factory_ai.store.assets import keys_by_id
 from factory_ai.store.tables import Asset, HealthScore, Inspection, JobRun, Prediction, Reading, Sensor
 from factory_ai.store.types import ensure_utc
 
@@ -41,6 +42,13 @@ class Context:
     now: datetime
     connectors: Mapping[str, Mapping[str, Any]] | None = None
     _latest: dict[int, tuple[datetime, float]] | None = field(default=None, repr=False)
+    _keys: dict[int, str] | None = field(default=None, repr=False)
+
+    def key(self, asset_id: int) -> str:
+        """The asset's key (``line/name`` where its name repeats), cached for this evaluation."""
+        if self._keys is None or asset_id not in self._keys:
+            self._keys = keys_by_id(self.session)
+        return self._keys[asset_id]
 
     def latest_readings(self) -> dict[int, tuple[datetime, float]]:
         """Each sensor's newest reading (one index seek per sensor), cached for this evaluation."""
@@ -72,9 +80,9 @@ def evaluate(rules: list, ctx: Context) -> tuple[list[Finding], set[str]]:
 
 def _latest_predictions(ctx: Context) -> list[tuple[Prediction, str, str | None]]:
     newest = (select(func.max(Prediction.id)).where(Prediction.error.is_(None)).group_by(Prediction.asset_id))
-    rows = ctx.session.exec(select(Prediction, Asset.name, Asset.line).join(Asset, Asset.id == Prediction.asset_id)
+    rows = ctx.session.exec(select(Prediction, Asset.line).join(Asset, Asset.id == Prediction.asset_id)
                             .where(Prediction.id.in_(newest))).all()
-    return list(rows)
+    return [(p, ctx.key(p.asset_id), line) for p, line in rows]
 
 
 def _rul_below(rule: c.RulBelow, ctx: Context) -> list[Finding]:
@@ -109,7 +117,7 @@ def _health_below(rule: c.HealthBelow, ctx: Context) -> list[Finding]:
         if len(recent) < rule.consecutive or any(r.health is None or r.health >= rule.threshold for r in recent):
             continue
         latest = recent[0]
-        name, line = ctx.session.exec(select(Asset.name, Asset.line).where(Asset.id == asset_id)).one()
+        name, line = ctx.key(asset_id), ctx.session.exec(select(Asset.line).where(Asset.id == asset_id)).one()
         moved = ", ".join(f"{s['sensor']} {s['share']:.0%}" for s in (latest.top_sensors or []))
         out.append(Finding(f"{rule.name}:asset:{asset_id}", rule.name, rule.severity,
                            f"{name}: health {latest.health:.0f}, below {rule.threshold:g} for {rule.consecutive} "
@@ -173,10 +181,10 @@ def _spc(rule: c.SpcPChart, ctx: Context) -> list[Finding]:
 
 
 def _sensors(ctx: Context, names: list[str]) -> list[tuple[Sensor, str, str | None]]:
-    query = select(Sensor, Asset.name, Asset.line).join(Asset, Asset.id == Sensor.asset_id)
+    query = select(Sensor, Asset.line).join(Asset, Asset.id == Sensor.asset_id)
     if names:
         query = query.where(Sensor.name.in_(names))
-    return list(ctx.session.exec(query).all())
+    return [(sensor, ctx.key(sensor.asset_id), line) for sensor, line in ctx.session.exec(query).all()]
 
 
 def _sensor_range(rule: c.SensorRange, ctx: Context) -> list[Finding]:

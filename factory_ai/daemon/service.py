@@ -416,14 +416,16 @@ def store_counts(store: Store) -> dict[str, Any]:
     from sqlalchemy import func
     from sqlmodel import select
 
+    from factory_ai.store.assets import keys_by_id
     from factory_ai.store.tables import Alert, Asset, Inspection, Prediction, Reading, Sensor
 
     with store.session() as session:
         count = lambda table: session.exec(select(func.count()).select_from(table)).one()  # noqa: E731
         verdicts = dict(session.exec(select(Inspection.verdict, func.count()).group_by(Inspection.verdict)).all())
-        latest = session.exec(select(Asset.name, Prediction.rul, Prediction.risk)
-                              .join(Asset, Asset.id == Prediction.asset_id)
-                              .order_by(Prediction.id.desc()).limit(200)).all()
+        rows = session.exec(select(Prediction.asset_id, Prediction.rul, Prediction.risk)
+                            .order_by(Prediction.id.desc()).limit(200)).all()
+        keys = keys_by_id(session, {asset_id for asset_id, _, _ in rows})
+        latest = [(keys[asset_id], rul, risk) for asset_id, rul, risk in rows]
         per_asset: dict[str, str] = {}
         for name, rul, risk in latest:
             if name not in per_asset and rul is not None:

@@ -131,6 +131,8 @@ def rows(store: Any, results: list, model_name: str, model_version: str, provide
     ids = asset_ids(store, [r.asset for r in results])
     out = []
     for r in results:
+        if r.asset not in ids:  # a name that has just started to repeat: logged by asset_ids
+            continue
         data_ts = from_hours(r.time)[0].to_pydatetime() if r.time is not None and r.time_unit == "hour" else None
         out.append(HealthScore(asset_id=ids[r.asset], data_ts=data_ts, model_name=model_name,
                                model_version=model_version, score=r.score, health=r.health, alarm=r.alarm,

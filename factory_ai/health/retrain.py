@@ -51,9 +51,10 @@ def challenge(kit) -> dict[str, Any]:  # noqa: ANN001 - a retrain.run.Kit
     with store.session() as session:
         new = session.exec(select(func.count()).select_from(Reading).where(
             *([Reading.ts > since] if since else []))).one()
+        found = session.exec(select(Alert.asset_id, Alert.first_seen, Alert.last_seen)
+                             .where(Alert.asset_id.is_not(None))).all()
         keys = keys_by_id(session)
-        alerts = [(keys[asset_id], first, last) for asset_id, first, last in session.exec(
-            select(Alert.asset_id, Alert.first_seen, Alert.last_seen).where(Alert.asset_id.is_not(None))).all()]
+        alerts = [(keys[asset_id], first, last) for asset_id, first, last in found]
     if new < cfg.min_new_readings:
         raise kit.Skipped(f"{new} new readings since {'the last retrain' if since else 'the start'}; "
                           f"{cfg.min_new_readings} needed ([retrain.health] min_new_readings)")

@@ -242,8 +242,9 @@ def read_store(store, assets: list[str] | None = None, since: datetime | None = 
     with store.session() as session:
         if assets:
             query = query.where(Sensor.asset_id.in_(list(resolve(session, assets).values())))
-        keys = keys_by_id(session)  # assets are named by key: a press-1 on two lines is two machines
-        rows = [(keys[asset_id], *rest) for asset_id, *rest in session.exec(query).all()]
+        found = session.exec(query).all()
+        keys = keys_by_id(session)  # after the rows: an asset created meanwhile is among them
+        rows = [(keys[asset_id], *rest) for asset_id, *rest in found]
     if not rows:
         raise DataError(f"no readings in {store.where}" + (f" for {', '.join(assets)}" if assets else "")
                         + (f" since {since.isoformat()}" if since is not None else ""))
@@ -253,8 +254,9 @@ def read_store(store, assets: list[str] | None = None, since: datetime | None = 
     history, build_notes = build(wide, asset="asset", time="time", time_unit="hour")
     if events:
         with store.session() as session:
-            recorded = [(keys[asset_id], kind, ts)
-                        for asset_id, kind, ts in session.exec(select(Event.asset_id, Event.kind, Event.ts)).all()]
+            found = session.exec(select(Event.asset_id, Event.kind, Event.ts)).all()
+            keys = keys_by_id(session)
+            recorded = [(keys[asset_id], kind, ts) for asset_id, kind, ts in found]
         table = pd.DataFrame(recorded, columns=["asset", "kind", "time"])
         add_events(history, table.assign(time=to_hours(pd.to_datetime(table["time"], utc=True))))
     return history, notes + build_notes

@@ -35,6 +35,7 @@ from sqlalchemy import func, select, update
 
 from factory_ai.ingest.reading import SensorReading
 from factory_ai.ingest.spool import Backoff, Spool
+from factory_ai.store.assets import resolve
 from factory_ai.store.database import Store
 from factory_ai.store.tables import Asset, Sensor
 from factory_ai.store.types import utcnow
@@ -98,13 +99,7 @@ class ReadingWriter:
     def put_many(self, readings: list[SensorReading], timeout: float | None = None) -> int:
         """Queue readings that arrived together (one poll, one message, one file chunk); returns
         how many were accepted. Unacceptable ones are refused and counted, the rest queued."""
-        accepted = []
-        for reading in readings:
-            problem = reading.problem()
-            if problem is None:
-                accepted.append(reading)
-            else:
-                self._refuse(reading, problem)
+        accepted = list(readings) if _all_plain(readings) else self._accepted(readings)  # a copy: callers reuse lists
         if not accepted:
             return 0
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -120,6 +115,16 @@ class ReadingWriter:
             self.stats.queue_depth = self._pending
             self._cond.notify_all()
         return len(accepted)
+
+    def _accepted(self, readings: list[SensorReading]) -> list[SensorReading]:
+        accepted = []
+        for reading in readings:
+            problem = reading.problem()
+            if problem is None:
+                accepted.append(reading)
+            else:
+                self._refuse(reading, problem)
+        return accepted
 
     def _refuse(self, reading: SensorReading, problem: str) -> None:
         with self._cond:
@@ -253,10 +258,17 @@ class ReadingWriter:
                     session.execute(update(Asset).where(Asset.name.in_(names), Asset.line.is_(None),
                                                         ~Asset.name.in_(select(Asset.name).where(mine)))
                                     .values(line=line))
-                session.execute(insert(Asset).values([{"name": n, "line": line, "created_at": now} for n in names])
-                                .on_conflict_do_nothing())
-                assets = dict(session.execute(select(Asset.id, Asset.name).where(Asset.name.in_(names), mine)).all())
-                by_name = {name: asset_id for asset_id, name in assets.items()}
+                    held = {}
+                else:  # no line of its own (a backfill): the asset the name means, whatever its line
+                    held = resolve(session, names, ambiguous="skip")
+                new = [n for n in names if n not in held]
+                if new:
+                    session.execute(insert(Asset).values([{"name": n, "line": line, "created_at": now} for n in new])
+                                    .on_conflict_do_nothing())
+                    held.update({name: asset_id for asset_id, name in session.execute(
+                        select(Asset.id, Asset.name).where(Asset.name.in_(new), mine)).all()})
+                assets = {asset_id: name for name, asset_id in held.items()}
+                by_name = held
                 session.execute(insert(Sensor).values([
                     {"asset_id": by_name[a], "name": name, "unit": unit, "created_at": now}
                     for (a, name), unit in missing.items()]).on_conflict_do_nothing(index_elements=["asset_id", "name"]))
@@ -264,6 +276,20 @@ class ReadingWriter:
                         select(Sensor.id, Sensor.asset_id, Sensor.name).where(Sensor.asset_id.in_(list(assets)))):
                     self._sensor_ids.setdefault((assets[asset_id], name), int(sensor_id))
         return self._sensor_ids
+
+
+def _all_plain(readings: list[SensorReading]) -> bool:
+    """True when every reading is the common, certainly acceptable kind: a finite float, named,
+    stamped in UTC. One tight pass instead of ``problem()`` per reading, which was a fifth of
+    SQLite's ingest time; anything else (ints, other zones, a bad value) takes the full check."""
+    try:
+        for r in readings:
+            v = r.value
+            if type(v) is not float or v - v != 0.0 or r.ts.tzinfo is not UTC or not r.asset or not r.sensor:
+                return False  # v - v is nan for nan and inf
+    except AttributeError:  # a timestamp that is not a datetime
+        return False
+    return True
 
 
 def _insert_ignoring(dialect: str):  # noqa: ANN202 - the dialect's insert, which has on_conflict_do_nothing

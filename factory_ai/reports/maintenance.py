@@ -121,11 +121,8 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, point
     repeated = repeated_names(session)
     alerts = _alerts(session, scope, ids)
     forecasts, latest_scores = _forecast_summaries(session, scope, ids), _latest_scores(session, scope, ids)
-    if detail is None:
-        start = _first_data(session, scope, ids)
-        sensors = _sensor_trends(session, scope, ids, start, points)
-    else:  # the zone needs only the latest velocity, wherever the buckets start
-        sensors = _sensor_trends(session, scope, ids, scope.start, points, only=VELOCITY_SUFFIX)
+    start = _first_data(session, scope, ids)  # every asset's buckets start here, page or not
+    sensors = _sensor_trends(session, scope, ids, start, points, only=VELOCITY_SUFFIX if detail else None)
     fleet = []
     for asset in assets:
         health = Health(key(asset.name, asset.line, repeated), asset.line)
@@ -143,8 +140,7 @@ def gather(session: Session, scope: Scope, risk_alarm: float = RISK_ALARM, point
     shown = fleet[detail] if detail is not None else fleet
     wanted = [i for _, i in shown]
     if detail is not None:
-        start = _first_data(session, scope, wanted) if wanted else scope.start
-        sensors = _sensor_trends(session, scope, wanted, start, points)
+        sensors = _sensor_trends(session, scope, wanted, start, points) if wanted else {}
     histories = _split(_predictions(session, scope, wanted)) if wanted else {}
     scored = _split(_health_scores(session, scope, wanted)) if wanted else {}
     pages = [AssetPage(health, sensors.get(i, {}), histories.get(i), alerts.get(i, []), scored.get(i))

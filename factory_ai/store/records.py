@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from factory_ai.registry import card_digest
 from factory_ai.store.database import Store
 from factory_ai.store.tables import ModelVersion
 from factory_ai.store.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 def record_model_version(store: Store, name: str, version: str, path: Path, card: dict[str, Any], *, current: bool) -> None:
@@ -37,12 +40,17 @@ def record_model_version(store: Store, name: str, version: str, path: Path, card
 
 
 def asset_ids(store: Store, names: list[str]) -> dict[str, int]:
-    """The id of each asset, by its key (``store.assets``), creating the assets that do not exist yet."""
+    """The id of each asset, by its key (``store.assets``), creating the assets that do not exist
+    yet. A bare name that has just started to repeat on a second line is left out (logged):
+    the rest of a scoring pass is kept, and the next pass names it by line."""
     from factory_ai.store.assets import resolve
 
     try:
         with store.session() as session:
-            return resolve(session, names, create=True)
+            ids = resolve(session, names, create=True, ambiguous="skip")
+            for name in dict.fromkeys(n for n in names if n not in ids):
+                log.warning("results for asset %r not stored: that name is now on more than one line", name)
+            return ids
     except SQLAlchemyError as exc:
         raise StoreError(f"could not look up assets in {store.where}: {exc}") from exc
 
@@ -55,7 +63,7 @@ def prediction_rows(store: Store, results: list, model_name: str, model_version:
     ids = asset_ids(store, [r.asset for r in results])
     return [Prediction(asset_id=ids[r.asset], model_name=model_name, model_version=model_version, rul=r.rul,
                        rul_low=r.rul_low, rul_high=r.rul_high, risk=r.risk, horizon=r.horizon, provider=provider,
-                       error=r.error) for r in results]
+                       error=r.error) for r in results if r.asset in ids]
 
 
 def record_predictions(store: Store, results: list, model_name: str, model_version: str, provider: str) -> int:  # noqa: ANN001
