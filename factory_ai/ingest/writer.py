@@ -268,9 +268,8 @@ class ReadingWriter:
                     held.update({name: asset_id for asset_id, name in session.execute(
                         select(Asset.id, Asset.name).where(Asset.name.in_(new), mine)).all()})
                 assets = {asset_id: name for name, asset_id in held.items()}
-                by_name = held
                 session.execute(insert(Sensor).values([
-                    {"asset_id": by_name[a], "name": name, "unit": unit, "created_at": now}
+                    {"asset_id": held[a], "name": name, "unit": unit, "created_at": now}
                     for (a, name), unit in missing.items()]).on_conflict_do_nothing(index_elements=["asset_id", "name"]))
                 for sensor_id, asset_id, name in session.execute(
                         select(Sensor.id, Sensor.asset_id, Sensor.name).where(Sensor.asset_id.in_(list(assets)))):
