@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -32,3 +33,33 @@ def test_trim_returns_the_pages_a_freed_burst_left_behind() -> None:
     held, trimmed, after = done.stdout.split()
     assert trimmed == "True"
     assert float(held) - float(after) > 60, (held, after)  # most of the ~115 MB freed comes back
+
+
+ARENAS = """
+import sys, threading
+sys.path.insert(0, sys.argv[1])
+from factory_ai.daemon import memory
+capped = memory.limit_arenas() if sys.argv[2] == "cap" else None
+held, go = [], threading.Barrier(7)
+def work():
+    go.wait()
+    held.append([bytes(3000) for _ in range(200)])  # from malloc: above Python's small-object sizes
+threads = [threading.Thread(target=work) for _ in range(6)]
+[t.start() for t in threads]; go.wait(); [t.join() for t in threads]
+print(capped)
+memory._LIBC.malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="not glibc: arenas are glibc's")
+def test_the_daemon_caps_malloc_arenas_where_glibc_would_give_every_thread_one() -> None:
+    def arenas(mode: str) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+        done = subprocess.run([sys.executable, "-c", ARENAS, str(ROOT), mode], capture_output=True, text=True,
+                              timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[0] == ("True" if mode == "cap" else "None")
+        return done.stderr.count("Arena ")
+
+    assert arenas("free") > memory.ARENAS  # six threads, each its own arena without the cap
+    assert 1 <= arenas("cap") <= memory.ARENAS

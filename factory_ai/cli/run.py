@@ -39,6 +39,9 @@ def run(
     SIGTERM or Ctrl-C stops it cleanly within 10 s: intake stops, queues are drained into
     the store (or the spool), and a summary is printed.
     """
+    from factory_ai.daemon import memory
+
+    memory.limit_arenas()  # before any of the daemon's threads exist
     from factory_ai.daemon.service import Daemon, load_connectors
 
     settings = ctx.obj.settings

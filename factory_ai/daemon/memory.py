@@ -7,16 +7,26 @@ at a promotion and a little at each broker restart, and never come back down, wh
 a leak on a plant's monitoring. ``malloc_trim(0)`` returns free pages at once; the daemon
 calls it after a swap and once a minute. Where the C library is not glibc (musl, macOS) it
 does nothing.
+
+The daemon also caps malloc's arenas (``limit_arenas``). glibc gives each new thread an arena
+of its own, up to eight per core; the daemon runs some twenty threads (connectors, writer, API
+workers, onnxruntime), and every arena keeps its own high-water mark and its own fragments, so
+RSS creeps up as each thread's peak is reached in turn. Two arenas is the usual cure for
+long-running multi-threaded servers; the threads that share one contend for its lock only for
+the few malloc calls Python makes outside its own small-object allocator.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import os
 
 log = logging.getLogger(__name__)
 
 TRIM_SECONDS = 60.0  # how often the daemon trims: cheap (a few ms), and a minute bounds any plateau
+ARENAS = 2  # malloc arenas for the whole daemon (see above)
+_M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -24,6 +34,8 @@ def _glibc() -> ctypes.CDLL | None:
         libc = ctypes.CDLL("libc.so.6")
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
         libc.malloc_trim.restype = ctypes.c_int
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        libc.mallopt.restype = ctypes.c_int
         return libc
     except (OSError, AttributeError):
         return None
@@ -40,4 +52,17 @@ def trim() -> bool:
         return bool(_LIBC.malloc_trim(0))
     except Exception as exc:  # noqa: BLE001 - never worth stopping the daemon for
         log.debug("malloc_trim failed: %s", exc)
+        return False
+
+
+def limit_arenas(arenas: int = ARENAS) -> bool:
+    """Cap malloc's arenas; call it before the daemon starts its threads (threads that already
+    have an arena keep it). ``MALLOC_ARENA_MAX`` in the environment, where an operator set it,
+    wins. True when the cap was set."""
+    if _LIBC is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
+    except Exception as exc:  # noqa: BLE001 - a tuning knob, never worth stopping the daemon for
+        log.debug("mallopt failed: %s", exc)
         return False
