@@ -144,11 +144,12 @@ def _fill_assets(url: str, assets: int, spool: Path) -> None:
     spec.loader.exec_module(report)
     with Store(url) as store:
         report.fill(store, assets, 0, spool)
-        # Statistics for the planner, as autovacuum (PostgreSQL) or a daemon's periodic optimize
-        # would have gathered them on a store that filled up over weeks rather than in a minute.
-        with store.engine.connect() as connection:
-            connection.exec_driver_sql("ANALYZE")
-            connection.commit()
+        if store.engine.dialect.name == "postgresql":
+            # The planner's statistics, as autovacuum gathers them on a store that filled up over
+            # weeks rather than in a minute. (SQLite stores get none: the daemon never analyzes.)
+            with store.engine.connect() as connection:
+                connection.exec_driver_sql("ANALYZE")
+                connection.commit()
 
 
 def _chromium(base: str, loads: int) -> list[float]:

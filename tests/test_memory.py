@@ -42,8 +42,9 @@ from factory_ai.daemon import memory
 capped = memory.limit_arenas() if sys.argv[2] == "cap" else None
 held, go = [], threading.Barrier(7)
 def work():
-    go.wait()
-    held.append([bytes(3000) for _ in range(200)])  # from malloc: above Python's small-object sizes
+    first = bytes(3000)  # from malloc (above Python's small-object sizes): the thread takes its arena now
+    go.wait()  # all six hold one at once, so none can hand its arena on to another
+    held.append([first, *(bytes(3000) for _ in range(200))])
 threads = [threading.Thread(target=work) for _ in range(6)]
 [t.start() for t in threads]; go.wait(); [t.join() for t in threads]
 print(capped)
@@ -54,7 +55,7 @@ memory._LIBC.malloc_stats()  # one "Arena N:" block per arena, on stderr
 @pytest.mark.skipif(memory._LIBC is None, reason="not glibc: arenas are glibc's")
 def test_the_daemon_caps_malloc_arenas_where_glibc_would_give_every_thread_one() -> None:
     def arenas(mode: str) -> int:
-        env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+        env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
         done = subprocess.run([sys.executable, "-c", ARENAS, str(ROOT), mode], capture_output=True, text=True,
                               timeout=60, env=env)
         assert done.returncode == 0, done.stderr

@@ -57,9 +57,9 @@ def trim() -> bool:
 
 def limit_arenas(arenas: int = ARENAS) -> bool:
     """Cap malloc's arenas; call it before the daemon starts its threads (threads that already
-    have an arena keep it). ``MALLOC_ARENA_MAX`` in the environment, where an operator set it,
-    wins. True when the cap was set."""
-    if _LIBC is None or "MALLOC_ARENA_MAX" in os.environ:
+    have an arena keep it). An operator's own setting (``MALLOC_ARENA_MAX``, or
+    ``glibc.malloc.arena_max`` in ``GLIBC_TUNABLES``) wins. True when the cap was set."""
+    if _LIBC is None or "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
     try:
         return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
