@@ -64,3 +64,41 @@ def test_the_daemon_caps_malloc_arenas_where_glibc_would_give_every_thread_one()
 
     assert arenas("free") > memory.ARENAS  # six threads, each its own arena without the cap
     assert 1 <= arenas("cap") <= memory.ARENAS
+
+
+CACHES = """
+import os, sys, tempfile
+sys.path.insert(0, sys.argv[1])
+from sqlalchemy import event, text
+from factory_ai.daemon import memory
+from factory_ai.store import engine as store_engine
+rss = lambda: int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+engine = store_engine.make_engine("sqlite:///" + os.path.join(tempfile.mkdtemp(), "t.db"))
+if sys.argv[2] == "keep":
+    event.remove(engine, "checkin", store_engine._sqlite_shrink)
+with engine.begin() as c:  # ~20 MB of rows: far more than one connection's 2 MB page cache
+    c.execute(text("CREATE TABLE t (i INTEGER PRIMARY KEY, v BLOB)"))
+    c.execute(text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000) "
+                   "INSERT INTO t (v) SELECT randomblob(400) FROM n"))
+connections = [engine.connect() for _ in range(5)]  # five pooled connections busy at once
+for c in connections:
+    c.execute(text("SELECT sum(length(v)) FROM t")).all()  # each fills its page cache
+memory.trim()
+held = rss()
+for c in connections:
+    c.close()  # back to the pool
+memory.trim()
+print(held - rss())
+"""
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="not glibc: trim is a no-op there")
+def test_pooled_sqlite_connections_give_their_page_caches_back() -> None:
+    def freed(mode: str) -> float:
+        done = subprocess.run([sys.executable, "-c", CACHES, str(ROOT), mode], capture_output=True, text=True,
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        return float(done.stdout)
+
+    assert freed("shrink") > 6  # five caches of up to 2 MB each come back
+    assert freed("keep") < 3  # without the checkin hook they stay with their connections
