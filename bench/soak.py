@@ -76,6 +76,32 @@ def proc_sample(pid: int) -> dict[str, float]:
             "fds": len(os.listdir(f"/proc/{pid}/fd"))}
 
 
+def rss_by_mapping(pid: int) -> dict[str, float]:
+    """The process's RSS in MB per mapping: ``[heap]``, ``[anon]`` (malloc's other arenas,
+    Python's object arenas, thread stacks) and each mapped file by name (shared libraries,
+    SQLite's ``-shm``). Taken after the warm-up and at the end, it says where growth lives."""
+    out: dict[str, float] = {}
+    name = "[anon]"
+    try:
+        with open(f"/proc/{pid}/smaps") as smaps:
+            for line in smaps:
+                if line.startswith("Rss:"):
+                    out[name] = out.get(name, 0.0) + int(line.split()[1]) / 1024
+                elif not line[:1].isupper():  # a mapping's header: address range, perms, ..., path
+                    parts = line.split(maxsplit=5)
+                    path = parts[5].strip() if len(parts) > 5 else ""
+                    name = path if path.startswith("[") else Path(path).name if path else "[anon]"
+    except OSError:
+        return {}
+    return out
+
+
+def grown(before: dict[str, float], after: dict[str, float], top: int = 5) -> list[tuple[str, float]]:
+    """The mappings whose RSS changed most between two ``rss_by_mapping`` snapshots (MB)."""
+    change = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in set(before) | set(after)}
+    return sorted(((k, round(v, 2)) for k, v in change.items() if abs(v) >= 0.05), key=lambda kv: -abs(kv[1]))[:top]
+
+
 def write_plant(folder: Path, broker_port: int, api_port: int, db_url: str) -> Path:
     from factory_ai.registry import read_card, write_card
 
@@ -305,6 +331,7 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
     process = subprocess.Popen([sys.executable, "-m", "factory_ai", "--config", str(config), "run"], stdout=log,
                                stderr=subprocess.STDOUT, env=environ, cwd=config.parent, text=True)
     load, stop, samples = Load(), threading.Event(), []
+    maps: dict[str, dict[str, float]] = {}
     threads: list[threading.Thread] = []
     try:
         if not wait_until(lambda: (health(api) or {}).get("connectors", {}).get("sensors", {}).get("up"), 90):
@@ -352,6 +379,10 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
                 sample = {"t": now, **proc_sample(process.pid), "queue": ingest.get("queue_depth", float("nan")),
                           "spooled": ingest.get("spooled", float("nan")), "accepted": ingest.get("accepted", 0)}
                 samples.append(sample)
+                if now >= warmup and "after_warmup" not in maps:
+                    maps["after_warmup"] = rss_by_mapping(process.pid)
+                if now + 10.0 >= run_seconds:  # the last sample
+                    maps["end"] = rss_by_mapping(process.pid)
                 say(f"  {now / 60:5.1f} min  RSS {sample['rss_mb']:6.1f} MB  fds {sample['fds']:3d}  threads "
                     f"{sample['threads']:3d}  queue {sample['queue']}  spooled {sample['spooled']}  stored/accepted "
                     f"{sample['accepted']}")
@@ -399,6 +430,7 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
         "threads_max": max(s["threads"] for s in measured) if measured else None,
         "latency_first": first, "latency_last": last,
         "p99_ratio": (last["p99"] / first["p99"]) if first["p99"] and last["p99"] else None,
+        "rss_grown_by_mapping": grown(maps.get("after_warmup", {}), maps.get("end", {})) if maps.get("end") else [],
         "samples": samples,
     }
     plot(samples, load, out / "soak.png", warmup)
@@ -432,6 +464,9 @@ def main() -> int:
           f"{f['verdicts_lost']:,}  (target 0); uploads failed {f['uploads_failed']}")
     print(f"RSS after the {f['warmup_seconds'] / 60:.0f}-min warm-up: {f['rss_start_mb']:.1f} -> {f['rss_end_mb']:.1f} "
           f"MB, growth {'-' if growth is None else f'{growth:+.1f}'} MB/h  (target <= 5)")
+    if f["rss_grown_by_mapping"]:
+        print("RSS change by mapping, warm-up to end: "
+              + ", ".join(f"{name} {mb:+.1f} MB" for name, mb in f["rss_grown_by_mapping"]))
     print(f"file descriptors {f['fds'][0]} -> {f['fds'][1]} (max {f['fds_max']}), threads {f['threads'][0]} -> "
           f"{f['threads'][1]} (max {f['threads_max']})  (target: flat)")
     ratio = f["p99_ratio"]
