@@ -6,6 +6,7 @@ Torch side only (the ``train`` extra); line-side code never imports this module.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
@@ -37,6 +38,23 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     torch.cuda.manual_seed_all(seed)
     return torch.Generator().manual_seed(seed)
+
+
+EARLY_STOP_FROM = 0.5  # share of the epochs before which a run is never stopped early
+
+
+def stop_early(epoch: int, best_epoch: int, epochs: int, patience: int) -> bool:
+    """Whether to stop: the validation loss has not improved for ``patience`` epochs, judged
+    only once half of the epochs are done.
+
+    Why not sooner: under a one-cycle schedule the first part of training runs at a high
+    learning rate and the validation loss jumps about from epoch to epoch; the weights worth
+    keeping come while the rate anneals. Measured on ELPV solar cells (eight runs on one GPU):
+    every run that went the distance had its best epoch in the last quarter, but one seed with
+    a lucky first epoch stopped at epoch 11 and kept epoch 1's weights, macro-F1 0.68 where
+    its twin seed reached 0.75.
+    """
+    return epoch >= math.ceil(EARLY_STOP_FROM * epochs) and epoch - best_epoch >= patience
 
 
 def set_threads(threads: int) -> int:

@@ -154,6 +154,36 @@ def test_stall_guard_restarts_and_then_says_it_did_not_learn(sample_images: Path
     assert learning["prior_entropy"] == pytest.approx(np.log(4), abs=1e-3)  # 4 equal classes
 
 
+def test_no_early_stop_in_the_first_half_of_the_schedule() -> None:
+    pytest.importorskip("torch")
+    from factory_ai.training import stop_early
+
+    assert not stop_early(epoch=11, best_epoch=1, epochs=40, patience=10)  # still in the high-rate phase
+    assert stop_early(epoch=20, best_epoch=1, epochs=40, patience=10)
+    assert not stop_early(epoch=30, best_epoch=25, epochs=40, patience=10)
+
+
+@pytest.mark.slow
+def test_a_run_that_only_gets_worse_still_trains_half_its_epochs(sample_images: Path) -> None:
+    """Validation labels are the training labels shifted by one class, so every epoch of
+    learning makes the validation loss worse: with patience 1 the run would stop at epoch 2;
+    it must go on to the middle of its schedule before early stopping is judged."""
+    pytest.importorskip("torch")
+    from factory_ai.vision.images import read_pixels
+    from factory_ai.vision.train.fit import PixelSet, TrainConfig, fit
+
+    samples = folders.scan(sample_images)
+    classes = folders.classes_of(samples)
+    spec = InputSpec(1, 32, 32, geometry.LETTERBOX)
+    pixels = np.stack([read_pixels(s.path, spec) for s in samples])
+    labels = np.array([classes.index(s.label) for s in samples])
+    trained = fit(PixelSet(pixels, labels), PixelSet(pixels, (labels + 1) % len(classes)), classes,
+                  TrainConfig(epochs=8, patience=1, width=4, batch_size=16, threads=2, min_steps=8, retries=0),
+                  progress=False)
+    assert len(trained.history) == 4
+    assert trained.best_epoch == 1
+
+
 def _long_frames(out: Path, counts: dict[str, int], seed: int, masks: Path | None = None) -> None:
     from factory_ai.samples.parts import generate
 

@@ -30,7 +30,7 @@ def vision(
     width: int = typer.Option(32, "--width", min=4, max=256, help="Network width (channels of the first stage)."),
     lr: float = typer.Option(2e-3, "--lr", min=1e-6, help="Peak learning rate (one-cycle schedule); lowered "
                              "automatically when the loss stalls at the class prior."),
-    patience: int = typer.Option(10, "--patience", min=1, help="Epochs without validation improvement before stopping."),
+    patience: int = typer.Option(10, "--patience", min=1, help="Epochs without validation improvement before stopping (judged from half of --epochs on)."),
     seed: int = typer.Option(0, "--seed", help="Seeds the split, the initial weights and augmentation."),
     channels: str = typer.Option("auto", "--channels", help="auto (grey if every image is grey), 1 or 3."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", min=0.01, max=0.5),

@@ -18,7 +18,8 @@ class prior (the loss of a uniform guess). Now:
   batches and the validation split, for ``curves.png``.
 
 Training stops early once the validation loss (weighted to the sampled class shares) stops
-improving, keeping the best weights. CUDA runs with mixed precision and channels-last memory;
+improving, but not in the first half of the epochs (``training.stop_early`` says why), and keeps
+the best weights. CUDA runs with mixed precision and channels-last memory;
 the CPU path sets its thread count explicitly (on small machines the default oversubscribes
 and runs many times slower).
 """
@@ -48,6 +49,7 @@ from factory_ai.training import (
     same_everywhere,
     seed_everything,
     set_threads,
+    stop_early,
 )
 from factory_ai.training import progress as progress_bar
 from factory_ai.vision.metrics import balanced_accuracy, confusion_matrix, macro_f1
@@ -274,7 +276,7 @@ class _Run:
                     f"bal.acc {record['val_balanced_accuracy']:.3f}{'  *' if improved else ''}")
                 if check_stall and epoch == check_at and record["train_loss"] >= STALL_RATIO * self.prior:
                     return "stalled"
-                if epoch - self.best_epoch >= config.patience:
+                if stop_early(epoch, self.best_epoch, config.epochs, config.patience):
                     say(f"early stop: validation loss has not improved for {config.patience} epochs")
                     return "early stop"
             return "done"
