@@ -88,6 +88,48 @@ def test_subscribes_writes_reject_bit_and_reconnects(env) -> None:  # noqa: ANN0
         server.stop()
 
 
+def test_accelerometer_array_node_becomes_vibration_features(env) -> None:  # noqa: ANN001
+    """A vibration gateway exposes each snapshot as an array variable: the connector stores its
+    vibration features, as the MQTT connector does for a list in a payload, and a bad snapshot
+    costs only itself."""
+    import numpy as np
+
+    from tests.servers import OpcUaServer
+
+    store, writer = env
+    server = OpcUaServer()
+    server.start()
+    config = _config(server, nodes=[
+        {"node": server.node_id("Vibration"), "asset": "pump-07", "sensor": "bearing_h", "mode": "accelerometer",
+         "rate_hz": 25600, "fault_hz": {"bpfo": 107.0}},
+        {"node": server.node_id("Temperature"), "asset": "pump-07", "sensor": "temperature"}])
+    connector = OpcUaConnector(config, writer)
+    t = np.arange(2560) / 25600.0
+    ringing = np.sin(2 * np.pi * 5000 * t) * (0.5 + 0.5 * np.cos(2 * np.pi * 107.0 * t))
+    try:
+        connector.start()
+        assert wait_until(lambda: connector.state.up and connector.state.received >= 2), connector.state
+        server.set("Vibration", [float(v) for v in ringing])
+        assert wait_until(lambda: writer.flush() and len(_values(store, "bearing_h_env_bpfo")) == 1), connector.state
+        server.set("Vibration", [1.0, 2.0])  # too short to be a snapshot
+        assert wait_until(lambda: connector.state.malformed == 1), connector.state
+        with store.session() as session:
+            units = dict(session.exec(select(Sensor.name, Sensor.unit)).all())
+        assert _values(store, "bearing_h_rms")[-1] == pytest.approx(float(np.sqrt(np.mean(ringing**2))), rel=1e-3)
+        assert _values(store, "bearing_h_band_3000_6000")[-1] > 10 * _values(store, "bearing_h_band_10_1000")[-1]
+        assert _values(store, "bearing_h_env_bpfo")[-1] > 0.1 and units["bearing_h_vel_rms"] == "mm/s"
+        assert _values(store, "temperature") == [20.0]
+    finally:
+        connector.stop()
+        server.stop()
+
+
+def test_accelerometer_node_needs_its_sample_rate() -> None:
+    with pytest.raises(ValueError, match="node 'ns=2;s=Press1.Vibration': mode accelerometer needs rate_hz"):
+        OpcUa.model_validate({"kind": "opcua", "endpoint": "opc.tcp://127.0.0.1:4840/", "nodes": [
+            {"node": "ns=2;s=Press1.Vibration", "asset": "pump-07", "sensor": "bearing_h", "mode": "accelerometer"}]})
+
+
 def test_user_and_password_login(env) -> None:  # noqa: ANN001
     from tests.servers import OpcUaServer
 

@@ -85,11 +85,12 @@ class EdgeNodeSim:
         if spb.REBIRTH in self.commands:
             threading.Thread(target=self.births).start()
 
-    def send(self, kind: str, metrics: list, device: str | None = None, seq: int | None = None) -> None:
+    def send(self, kind: str, metrics: list, device: str | None = None, seq: int | None = None,
+             timestamp: int = T0) -> None:
         if seq is None:
             seq, self.seq = self.seq, (self.seq + 1) % 256
         info = self.client.publish(spb.topic(self.group, kind, self.edge, device),
-                                   spb.encode(metrics, seq=seq, timestamp=T0), qos=0)
+                                   spb.encode(metrics, seq=seq, timestamp=timestamp), qos=0)
         info.wait_for_publish(5)
 
     def births(self, temp: float = 60.0) -> None:
@@ -198,6 +199,49 @@ def test_births_aliases_death_gap_and_rebirth_through_a_real_broker(mosquitto, s
         edge.client.publish("spBv1.0/STATE/scada-primary", b'{"online": true, "timestamp": 1}', qos=0)
         assert wait_until(lambda: connector.state.as_dict()["sparkplug"]["hosts"] == {"scada-primary": True}, 10)
         assert connector.state.malformed == 4 and connector.state.up
+    finally:
+        edge.client.loop_stop()
+        edge.client.disconnect()
+        connector.stop()
+        writer.close()
+
+
+def test_array_metrics_as_accelerometer_snapshots(mosquitto, store: Store, tmp_path: Path) -> None:
+    """A vibration gateway on Sparkplug B sends each snapshot as a FloatArray metric (by alias
+    after its birth): a field in accelerometer mode stores its vibration features, an array no
+    field reads is skipped, and a snapshot too short to be one costs only itself."""
+    import numpy as np
+
+    assert spb.metric_array(spb.decode(spb.encode([("w", None, spb.INT16_ARRAY, [-2, 7])], seq=0)).metrics[0]
+                            ).tolist() == [-2.0, 7.0]
+    writer = ReadingWriter(store, tmp_path / "spool", flush_interval=0.05)
+    connector = MqttConnector(Mqtt.model_validate({
+        "kind": "mqtt", "name": "scada", "port": mosquitto.port, "payload": "sparkplug_b",
+        "fields": [{"field": "Vibration/Bearing H", "sensor": "bearing_h", "mode": "accelerometer", "rate_hz": 25600,
+                    "fault_hz": {"bpfo": 107.0}},
+                   {"field": "Motor/Temp", "sensor": "motor_temp"}]}), writer)
+    connector.start()
+    assert wait_until(lambda: connector.state.up, 10), connector.state
+    edge = EdgeNodeSim(mosquitto.port, bd_seq=0)
+    t = np.arange(2560) / 25600.0
+    ringing = (np.sin(2 * np.pi * 5000 * t) * (0.5 + 0.5 * np.cos(2 * np.pi * 107.0 * t))).astype(np.float32)
+    try:
+        edge.send("NBIRTH", [("bdSeq", None, spb.INT64, 0)])
+        edge.send("DBIRTH", [("Vibration/Bearing H", 20, spb.FLOAT_ARRAY, [0.0] * 64),
+                             ("Vibration/Raw Axial", 21, spb.FLOAT_ARRAY, [0.0] * 64),
+                             ("Motor/Temp", 11, spb.DOUBLE, 60.0)], "pump-07")
+        edge.send("DDATA", [(None, 20, spb.FLOAT_ARRAY, ringing), (None, 21, spb.FLOAT_ARRAY, ringing)], "pump-07",
+                  timestamp=T0 + 1000)
+        edge.send("DDATA", [(None, 20, spb.FLOAT_ARRAY, [1.0, 2.0])], "pump-07", timestamp=T0 + 2000)
+        assert wait_until(lambda: connector.state.malformed == 1, 10), connector.state.as_dict()
+        writer.flush()
+        readings = {sensor: [v for _, v in values] for (_, sensor), values in _readings(store).items()}
+        assert readings["motor_temp"] == [60.0]
+        assert readings["bearing_h_rms"][-1] == pytest.approx(float(np.sqrt(np.mean(ringing.astype(float) ** 2))),
+                                                              rel=1e-3)
+        assert readings["bearing_h_band_3000_6000"][-1] > 10 * readings["bearing_h_band_10_1000"][-1]
+        assert readings["bearing_h_env_bpfo"][-1] > 0.1
+        assert not any(name.startswith(("Vibration", "bearing_a")) for name in readings)  # the unread array
     finally:
         edge.client.loop_stop()
         edge.client.disconnect()

@@ -51,8 +51,29 @@ class ImageFolder(_Connector):
     model: str | None = None
 
 
-class NodeMap(BaseModel):
+class _Waveform(BaseModel):
+    """Keys of a value that may be an accelerometer's waveform snapshot (MQTT field, OPC UA node)."""
+
     model_config = ConfigDict(extra="forbid")
+    mode: Literal["value", "accelerometer"] = Field(
+        default="value", description="value: one number. accelerometer: a waveform snapshot (a list or array of "
+        "samples), stored as vibration features <sensor>_rms, _peak, _crest, _kurtosis, _band_<lo>_<hi>, _vel_rms "
+        "(mm/s) and, with fault_hz, _env_<name>.")
+    rate_hz: float | None = Field(default=None, gt=0, description="Accelerometer sample rate (mode accelerometer).")
+    samples_unit: Literal["g", "m/s2"] = Field(default="g", description="Unit of the accelerometer samples.")
+    fault_hz: dict[str, float] = Field(default_factory=dict, description="Bearing fault frequencies to read in the "
+                                       "envelope spectrum, e.g. {bpfo = 107.4, bpfi = 162.6} "
+                                       "(factory_ai.history.vibration.bearing_frequencies computes them).")
+
+    @model_validator(mode="after")
+    def _rate_for_waveforms(self) -> _Waveform:
+        if self.mode == "accelerometer" and self.rate_hz is None:
+            where = f"field {self.field!r}" if isinstance(self, FieldMap) else f"node {getattr(self, 'node', '')!r}"
+            raise ValueError(f"{where}: mode accelerometer needs rate_hz")
+        return self
+
+
+class NodeMap(_Waveform):
     node: str
     asset: str
     sensor: str
@@ -92,26 +113,10 @@ class OpcUa(_Connector):
         return self
 
 
-class FieldMap(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class FieldMap(_Waveform):
     field: str = Field(description="Dotted path into the JSON payload, e.g. data.vibration.rms")
     sensor: str
     unit: str | None = None
-    mode: Literal["value", "accelerometer"] = Field(
-        default="value", description="value: the field is one number. accelerometer: the field is a waveform "
-        "snapshot (a list of samples), stored as vibration features <sensor>_rms, _peak, _crest, _kurtosis, "
-        "_band_<lo>_<hi>, _vel_rms (mm/s) and, with fault_hz, _env_<name>.")
-    rate_hz: float | None = Field(default=None, gt=0, description="Accelerometer sample rate (mode accelerometer).")
-    samples_unit: Literal["g", "m/s2"] = Field(default="g", description="Unit of the accelerometer samples.")
-    fault_hz: dict[str, float] = Field(default_factory=dict, description="Bearing fault frequencies to read in the "
-                                       "envelope spectrum, e.g. {bpfo = 107.4, bpfi = 162.6} "
-                                       "(factory_ai.history.vibration.bearing_frequencies computes them).")
-
-    @model_validator(mode="after")
-    def _rate_for_waveforms(self) -> FieldMap:
-        if self.mode == "accelerometer" and self.rate_hz is None:
-            raise ValueError(f"field {self.field!r}: mode accelerometer needs rate_hz")
-        return self
 
 
 class Mqtt(_Connector):
@@ -163,8 +168,6 @@ class Mqtt(_Connector):
         if self.verdict_topic or self.alert_topic:
             raise ValueError("with sparkplug_b, verdicts and alerts go out on the daemon's own edge node: set group "
                              "and edge_node instead of verdict_topic/alert_topic")
-        if any(f.mode == "accelerometer" for f in self.fields):
-            raise ValueError("accelerometer fields need payload = \"json\" (a waveform is a list of samples)")
         return self
 
 

@@ -37,6 +37,7 @@ from typing import Any
 from factory_ai.connectors import sparkplug
 from factory_ai.connectors.base import Connector
 from factory_ai.connectors.config import Mqtt
+from factory_ai.connectors.waveform import waveform_readings
 from factory_ai.ingest import ReadingWriter, SensorReading
 
 log = logging.getLogger(__name__)
@@ -80,28 +81,6 @@ def topic_level(topic: str, index: int) -> str:
     return levels[index]
 
 
-def waveform_readings(asset: str, mapping: Any, ts: datetime, value: Any) -> list[SensorReading]:
-    """A waveform snapshot (a list of samples) as vibration-feature readings: raw samples are far
-    too dense for the readings table, and these are what health models and people read."""
-    import numpy as np
-
-    from factory_ai.history.vibration import snapshot_features
-
-    if not isinstance(value, list) or len(value) < 64:
-        raise ValueError(f"field {mapping.field!r} is not a waveform snapshot (a list of at least 64 samples)")
-    try:
-        samples = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"field {mapping.field!r}: the samples are not all numbers") from None
-    if samples.ndim != 1 or not np.isfinite(samples).all():
-        raise ValueError(f"field {mapping.field!r}: the samples must be one list of finite numbers")
-    features = snapshot_features(samples[:, None], mapping.rate_hz, (mapping.sensor,), units=mapping.samples_unit,
-                                 fault_hz=mapping.fault_hz or None)
-    units = {"vel_rms": "mm/s", "crest": None, "kurtosis": None}
-    return [SensorReading(asset, name, ts, float(v), units.get(name[len(mapping.sensor) + 1:], mapping.samples_unit))
-            for name, v in features.items() if np.isfinite(v)]
-
-
 class MqttConnector(Connector):
     kind = "mqtt"
 
@@ -141,7 +120,7 @@ class MqttConnector(Connector):
             except KeyError:
                 continue  # a message may carry only some fields
             if mapping.mode == "accelerometer":
-                out += waveform_readings(asset, mapping, ts, value)
+                out += waveform_readings(asset, mapping, ts, value, f"field {mapping.field!r}")
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"field {mapping.field!r} is {value!r}, not a number")
@@ -172,10 +151,18 @@ class MqttConnector(Connector):
         asset = values.device or where.edge
         out = []
         for name, ts, value in values.points:
-            if self._fields:
-                mapping = self._fields.get(name)
-                if mapping is not None:
-                    out.append(SensorReading(asset, mapping.sensor, ts, value, mapping.unit))
+            mapping = self._fields.get(name)
+            if self._fields and mapping is None:
+                continue
+            if mapping is not None and mapping.mode == "accelerometer":
+                try:
+                    out += waveform_readings(asset, mapping, ts, value, f"metric {name!r} of {asset}")
+                except ValueError as exc:
+                    self.malformed(f"message on {topic}: {exc}")  # one bad snapshot costs only itself
+            elif not isinstance(value, float):
+                continue  # an array no field reads as a waveform is not a reading
+            elif mapping is not None:
+                out.append(SensorReading(asset, mapping.sensor, ts, value, mapping.unit))
             else:
                 out.append(SensorReading(asset, name.replace("/", "."), ts, value, None))
         return out

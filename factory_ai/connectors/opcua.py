@@ -25,6 +25,7 @@ from typing import Any
 
 from factory_ai.connectors.base import Connector
 from factory_ai.connectors.config import OpcUa
+from factory_ai.connectors.waveform import waveform_readings
 from factory_ai.ingest import ReadingWriter, SensorReading
 
 log = logging.getLogger(__name__)
@@ -163,17 +164,24 @@ class OpcUaConnector(Connector):
         mapping = self._by_node.get(node.nodeid.to_string())
         if mapping is None:
             return
-        if isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(float(val)):
-            self.malformed(f"node {mapping.node} ({mapping.sensor}) sent {val!r}, not a finite number")
-            return
         value = data.monitored_item.Value
         ts = value.SourceTimestamp or value.ServerTimestamp or datetime.now(UTC)
         ts = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)  # asyncua gives naive UTC
+        if mapping.mode == "accelerometer":
+            try:
+                readings = waveform_readings(mapping.asset, mapping, ts, val, f"node {mapping.node} ({mapping.sensor})")
+            except ValueError as exc:
+                self.malformed(str(exc))
+                return
+        elif isinstance(val, bool) or not isinstance(val, int | float) or not math.isfinite(float(val)):
+            self.malformed(f"node {mapping.node} ({mapping.sensor}) sent {val!r}, not a finite number")
+            return
+        else:
+            readings = [SensorReading(mapping.asset, mapping.sensor, ts, float(val), mapping.unit)]
         # asyncua calls this on its event loop: never block it on a full queue for long. A
         # subscription cannot redeliver, so a value that finds no room is lost: count it.
         try:
-            accepted = self.writer.put_many(
-                [SensorReading(mapping.asset, mapping.sensor, ts, float(val), mapping.unit)], timeout=5.0)
+            accepted = self.writer.put_many(readings, timeout=5.0)
         except queue.Full:
             self.state.detail["dropped"] = self.state.detail.get("dropped", 0) + 1
             self.failed("the reading queue stayed full for 5 s: values are being dropped")

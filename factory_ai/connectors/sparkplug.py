@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 NAMESPACE = "spBv1.0"
@@ -45,6 +46,10 @@ UINT8, UINT16, UINT32, UINT64 = 5, 6, 7, 8
 FLOAT, DOUBLE, BOOLEAN, STRING, DATETIME, TEXT = 9, 10, 11, 12, 13, 14
 _NUMERIC = {INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64, FLOAT, DOUBLE, BOOLEAN}
 _SIGNED_BITS = {INT8: 8, INT16: 16, INT32: 32, INT64: 64}
+# Numeric arrays (Int8Array 22 to DoubleArray 31): little-endian values packed in bytes_value.
+# An accelerometer gateway sends a waveform snapshot as one of these.
+INT16_ARRAY, FLOAT_ARRAY, DOUBLE_ARRAY = 23, 30, 31
+_ARRAYS = {22: "<i1", 23: "<i2", 24: "<i4", 25: "<i8", 26: "<u1", 27: "<u2", 28: "<u4", 29: "<u8", 30: "<f4", 31: "<f8"}
 
 
 def _schema() -> type:
@@ -145,11 +150,26 @@ def metric_number(metric: Any, datatype: int | None = None) -> float | None:
     return float(value)
 
 
+def metric_array(metric: Any, datatype: int | None = None) -> np.ndarray | None:
+    """A numeric array metric's values (float64); None for anything else or a byte count that
+    is not a whole number of values."""
+    kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
+    if metric.is_null or kind not in _ARRAYS or metric.WhichOneof("value") != "bytes_value":
+        return None
+    dtype = np.dtype(_ARRAYS[kind])
+    if len(metric.bytes_value) % dtype.itemsize:
+        return None
+    return np.frombuffer(metric.bytes_value, dtype=dtype).astype(np.float64)
+
+
 def set_value(metric: Any, datatype: int, value: Any) -> None:
-    """Fill a metric's datatype and value (the encoder's half of :func:`metric_number`)."""
+    """Fill a metric's datatype and value (the encoder's half of :func:`metric_number` and
+    :func:`metric_array`)."""
     metric.datatype = datatype
     if value is None:
         metric.is_null = True
+    elif datatype in _ARRAYS:
+        metric.bytes_value = np.asarray(value, dtype=_ARRAYS[datatype]).tobytes()
     elif datatype in (INT8, INT16, INT32, UINT8, UINT16, UINT32):
         metric.int_value = int(value) % (1 << 32)
     elif datatype in (INT64, UINT64, DATETIME):
@@ -214,11 +234,12 @@ class NodeState:
 
 @dataclass
 class Values:
-    """What one message said: ``(device or None, sensor name, time, value)`` per numeric metric."""
+    """What one message said: ``(metric name, time, value)`` per numeric metric; the value is
+    a float, or an array of floats for an array metric (a waveform snapshot, say)."""
 
     node: str
     device: str | None
-    points: list[tuple[str, datetime, float]]
+    points: list[tuple[str, datetime, float | np.ndarray]]
     unknown_aliases: int = 0
     bad_metrics: int = 0
     rebirth: bool = False  # the host should ask this node for a rebirth
@@ -291,7 +312,10 @@ class HostBook:
                 out.unknown_aliases += 1
                 out.rebirth = True
                 continue
-            value = metric_number(metric, node.types.get(_typed(where, name)))
+            declared = node.types.get(_typed(where, name))
+            value = metric_number(metric, declared)
+            if value is None:
+                value = metric_array(metric, declared)
             if value is None or name == BD_SEQ or name.startswith(("Node Control/", "Device Control/", "Properties/")):
                 continue
             ms = metric.timestamp if metric.HasField("timestamp") else stamp
