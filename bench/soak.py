@@ -307,8 +307,13 @@ def plot(samples: list[dict[str, float]], load: Load, path: Path, warmup: float)
 
 
 def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = True, rate: int = 2000,
-         sensors: int = 200, camera_rate: float = 5.0, upload_rate: float = 2.0, say=print) -> dict[str, Any]:  # noqa: ANN001
-    """Run the soak and return its figures (``bench/soak.py`` prints them; a test asserts on them)."""
+         sensors: int = 200, camera_rate: float = 5.0, upload_rate: float = 2.0, fault_every: float | None = None,
+         say=print) -> dict[str, Any]:  # noqa: ANN001
+    """Run the soak and return its figures (``bench/soak.py`` prints them; a test asserts on them).
+
+    ``fault_every`` (minutes) repeats the faults from the end of the warm-up on, one cycle per
+    period (broker restart, then a promotion, alternating v2 and v1, then with PostgreSQL the
+    database stop), to tell a one-off high-water mark from a cost paid again at every fault."""
     from factory_ai.registry import Registry
     from factory_ai.samples.images import generate
     from tests.servers import free_port, start_mosquitto, start_postgres, wait_until
@@ -332,6 +337,7 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
                                stderr=subprocess.STDOUT, env=environ, cwd=config.parent, text=True)
     load, stop, samples = Load(), threading.Event(), []
     maps: dict[str, dict[str, float]] = {}
+    rss_before: list[tuple[float, str, float]] = []  # RSS just before each fault
     threads: list[threading.Thread] = []
     try:
         if not wait_until(lambda: (health(api) or {}).get("connectors", {}).get("sensors", {}).get("up"), 90):
@@ -349,27 +355,37 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
                    threading.Thread(target=scrape, args=(api, stop, load), daemon=True)]
         for thread in threads:
             thread.start()
-        plan = []
-        if faults:
-            plan = [(0.25, "broker restart"), (0.4, "model promoted"), (0.6, "broker restart")]
+        plan: list[tuple[float, str]] = []  # (seconds into the run, what)
+        if faults and fault_every:
+            period, start, turn = fault_every * 60, warmup, 0
+            while start + period <= run_seconds:
+                turn += 1
+                plan += [(start, "broker restart"), (start + period / 3, f"model promoted v{2 if turn % 2 else 1}")]
+                if server is not None:
+                    plan.append((start + 2 * period / 3, "database stopped 60 s"))
+                start += period
+        elif faults:
+            plan = [(0.25 * run_seconds, "broker restart"), (0.4 * run_seconds, "model promoted v2"),
+                    (0.6 * run_seconds, "broker restart")]
             if server is not None:
-                plan.append((0.5, "database stopped 60 s"))
-            plan.sort()
+                plan.append((0.5 * run_seconds, "database stopped 60 s"))
+        plan.sort()
         say(f"soak: {minutes:g} min, {rate} readings/s from {sensors} sensors, camera {camera_rate:g}/s, upload "
             f"{upload_rate:g}/s, {'PostgreSQL' if server else 'SQLite'}; faults: "
-            f"{', '.join(f'{w} at {p:.0%}' for p, w in plan) or 'none'}")
+            f"{', '.join(f'{w} at {t / 60:.1f} min' for t, w in plan) or 'none'}")
         next_sample = 0.0
         while (now := time.monotonic() - t0) < run_seconds:
-            if plan and now >= plan[0][0] * run_seconds:
+            if plan and now >= plan[0][0]:
                 _, what = plan.pop(0)
                 load.faults.append((now, what))
+                rss_before.append((now, what, proc_sample(process.pid)["rss_mb"]))
                 say(f"  {now / 60:5.1f} min: {what}")
                 if what == "broker restart":
                     broker.stop()
                     time.sleep(3)
                     broker.start()
-                elif what == "model promoted":
-                    Registry(config.parent / "models", fallbacks=()).promote("demo-surface", "v2", "soak")
+                elif what.startswith("model promoted"):
+                    Registry(config.parent / "models", fallbacks=()).promote("demo-surface", what.split()[-1], "soak")
                 elif what == "database stopped 60 s" and server is not None:
                     server.pause()
                     threading.Timer(60, server.resume).start()
@@ -430,6 +446,7 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
         "threads_max": max(s["threads"] for s in measured) if measured else None,
         "latency_first": first, "latency_last": last,
         "p99_ratio": (last["p99"] / first["p99"]) if first["p99"] and last["p99"] else None,
+        "rss_before_faults": rss_before,
         "rss_grown_by_mapping": grown(maps.get("after_warmup", {}), maps.get("end", {})) if maps.get("end") else [],
         "samples": samples,
     }
@@ -447,10 +464,14 @@ def main() -> int:
     parser.add_argument("--sensors", type=int, default=200)
     parser.add_argument("--camera-rate", type=float, default=5.0)
     parser.add_argument("--upload-rate", type=float, default=2.0)
+    parser.add_argument("--fault-every", type=float, metavar="MINUTES",
+                        help="Repeat the faults (broker restart, promotion, database stop) once per period after "
+                             "the warm-up, to see whether each one costs memory again.")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "soak")
     args = parser.parse_args()
     f = soak(args.minutes, args.out, postgres=args.postgres, faults=not args.no_faults, rate=args.rate,
-             sensors=args.sensors, camera_rate=args.camera_rate, upload_rate=args.upload_rate)
+             sensors=args.sensors, camera_rate=args.camera_rate, upload_rate=args.upload_rate,
+             fault_every=args.fault_every)
 
     def ms(p: dict[str, Any]) -> str:
         return "-" if p["p50"] is None else f"p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms (n={p['n']})"
@@ -467,6 +488,9 @@ def main() -> int:
     if f["rss_grown_by_mapping"]:
         print("RSS change by mapping, warm-up to end: "
               + ", ".join(f"{name} {mb:+.1f} MB" for name, mb in f["rss_grown_by_mapping"]))
+    if f["rss_before_faults"]:
+        print("RSS just before each fault: "
+              + ", ".join(f"{what} at {t / 60:.1f} min {mb:.1f} MB" for t, what, mb in f["rss_before_faults"]))
     print(f"file descriptors {f['fds'][0]} -> {f['fds'][1]} (max {f['fds_max']}), threads {f['threads'][0]} -> "
           f"{f['threads'][1]} (max {f['threads_max']})  (target: flat)")
     ratio = f["p99_ratio"]

@@ -50,7 +50,7 @@ def test_three_minutes_of_plant_load_lose_nothing_and_leak_nothing(tmp_path: Pat
     assert figures["readings_lost"] == 0, figures["ingest"]
     assert figures["verdicts_asked"] > 600 and figures["verdicts_lost"] == 0, figures["upload_errors"]
     assert figures["uploads_failed"] == 0, figures["upload_errors"]
-    assert [what for _, what in figures["faults"]] == ["broker restart", "model promoted", "broker restart"]
+    assert [what for _, what in figures["faults"]] == ["broker restart", "model promoted v2", "broker restart"]
     samples = figures["samples"]
     last_minute = [s for s in samples if s["t"] >= 120]
     growth = last_minute[-1]["rss_mb"] - last_minute[0]["rss_mb"]
