@@ -31,7 +31,7 @@ from tests.test_daemon import images
 pytestmark = pytest.mark.slow
 
 
-def _line(folder: Path, line: str, fleet: pd.DataFrame, url: str) -> Daemon:
+def _line(folder: Path, line: str, fleet: pd.DataFrame, url: str, *, scheduler: bool = False) -> Daemon:
     """A line's daemon: its own pumps (renamed for the line) plus the shared compressor."""
     folder.mkdir()
     (folder / "camera").mkdir()
@@ -47,7 +47,7 @@ def _line(folder: Path, line: str, fleet: pd.DataFrame, url: str) -> Daemon:
         f'kind = "csv-replay"\npath = "{folder / "readings.csv"}"\ntime_column = "timestamp"\nspeed = 1e9\n'
         "restamp = false\n")
     (folder / "factory.toml").write_text(f'[store]\nurl = "{url}"\n[runtime]\nthreads = 1\n'
-                                         f'[daemon]\nline = "{line}"\n[api]\nport = 0\n[scheduler]\nenabled = false\n')
+                                         f'[daemon]\nline = "{line}"\n[api]\nport = 0\n[scheduler]\nenabled = {str(scheduler).lower()}\n')
     settings = load_settings(folder / "factory.toml", environ={})
     return Daemon(settings, [load_file(p) for p in sorted((folder / "connectors").glob("*.toml"))])
 
@@ -158,3 +158,33 @@ def test_writers_racing_for_the_same_new_asset_agree(postgres_url: str, tmp_path
         assert press.line == "line1"
         assert session.exec(select(func.count()).select_from(Sensor).where(Sensor.asset_id == press.id)).one() == 2
     store.close()
+
+
+def test_health_answers_while_the_database_is_away(tmp_path: Path, fleet: Path, own_postgres) -> None:  # noqa: ANN001
+    """/health is what an operator looks at when the database stops; the scheduler's part of
+    it reads the database (APScheduler keeps its jobs there) and once failed the whole report
+    with a 500. It must answer "degraded", with the reason, and recover when the database does."""
+    from fastapi.testclient import TestClient
+
+    from factory_ai.api.app import create_app
+
+    source = pd.read_csv(fleet / "readings.csv").head(50)
+    daemon = _line(tmp_path / "line1", "line1", source, own_postgres.url, scheduler=True)
+    daemon.start()
+    try:
+        client = TestClient(create_app(daemon))
+        assert client.get("/health").json()["scheduler"]["jobs"]  # the jobs, read from the database
+        own_postgres.pause()
+        try:
+            answer = client.get("/health")
+            assert answer.status_code == 503
+            report = answer.json()
+            assert report["status"] == "degraded" and report["database"]["up"] is False
+            assert "connection" in report["scheduler"]["jobs"]["error"].lower()
+            assert "error" in report["scheduler"]["last_runs"]
+        finally:
+            own_postgres.resume()
+        assert wait_until(lambda: client.get("/health").status_code == 200, 30), client.get("/health").json()
+        assert isinstance(client.get("/health").json()["scheduler"]["jobs"], list)
+    finally:
+        daemon.stop()
