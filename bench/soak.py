@@ -311,9 +311,10 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
          say=print) -> dict[str, Any]:  # noqa: ANN001
     """Run the soak and return its figures (``bench/soak.py`` prints them; a test asserts on them).
 
-    ``fault_every`` (minutes) repeats the faults from the end of the warm-up on, one cycle per
-    period (broker restart, then a promotion, alternating v2 and v1, then with PostgreSQL the
-    database stop), to tell a one-off high-water mark from a cost paid again at every fault."""
+    ``fault_every`` (minutes, 3 or more) repeats the faults from the end of the warm-up on, one
+    cycle per period (a broker restart at its start, a promotion, alternating v2 and v1, at a
+    quarter, and with PostgreSQL the 60-s database stop at half), to tell a one-off high-water
+    mark from a cost paid again at every fault."""
     from factory_ai.registry import Registry
     from factory_ai.samples.images import generate
     from tests.servers import free_port, start_mosquitto, start_postgres, wait_until
@@ -360,9 +361,9 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
             period, start, turn = fault_every * 60, warmup, 0
             while start + period <= run_seconds:
                 turn += 1
-                plan += [(start, "broker restart"), (start + period / 3, f"model promoted v{2 if turn % 2 else 1}")]
-                if server is not None:
-                    plan.append((start + 2 * period / 3, "database stopped 60 s"))
+                plan += [(start, "broker restart"), (start + period / 4, f"model promoted v{2 if turn % 2 else 1}")]
+                if server is not None:  # back 60 s later, well before the next cycle's restart
+                    plan.append((start + period / 2, "database stopped 60 s"))
                 start += period
         elif faults:
             plan = [(0.25 * run_seconds, "broker restart"), (0.4 * run_seconds, "model promoted v2"),
