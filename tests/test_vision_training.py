@@ -60,7 +60,8 @@ def test_metrics_describe_the_exported_model(trained) -> None:
     assert card["parity"]["max_abs_diff"] <= 1e-4 and card["parity"]["argmax_disagreements"] == 0
     int8 = card["metrics"]["test_int8"]
     assert int8["n"] == len(files)
-    assert abs(int8["accuracy_drop_points"] - 100 * (accuracy - int8["accuracy"])) < 1e-6
+    # The card rounds the drop to 3 decimals (a drop of one image in 24 is 4.1666... points).
+    assert abs(int8["accuracy_drop_points"] - 100 * (accuracy - int8["accuracy"])) <= 5e-4 + 1e-9
 
 
 def test_heatmap_output_points_at_the_defect(trained) -> None:

@@ -17,9 +17,10 @@ class prior (the loss of a uniform guess). Now:
 - **figures a person can read per epoch**: loss, macro-F1 and balanced accuracy on the training
   batches and the validation split, for ``curves.png``.
 
-Training stops early once the validation loss (weighted to the sampled class shares) stops
-improving, but not in the first half of the epochs (``training.stop_early`` says why), and keeps
-the best weights. CUDA runs with mixed precision and channels-last memory;
+The weights kept are those of the epoch with the lowest validation loss (weighted to the
+sampled class shares) among the second half of the epochs, and training stops early once that
+loss has not improved for ``patience`` epochs of that half (``training.judged_from`` says why
+not sooner). CUDA runs with mixed precision and channels-last memory;
 the CPU path sets its thread count explicitly (on small machines the default oversubscribes
 and runs many times slower).
 """
@@ -44,6 +45,7 @@ from factory_ai.errors import DataError
 from factory_ai.training import (
     World,
     join_world,
+    judged_from,
     leave_world,
     pick_device,
     same_everywhere,
@@ -267,7 +269,7 @@ class _Run:
             for epoch in range(1, config.epochs + 1):
                 record = self._epoch(epoch, bar, start)
                 self.history.append(record)
-                improved = record["val_loss"] < self._best[0] - 1e-4
+                improved = epoch >= judged_from(config.epochs) and record["val_loss"] < self._best[0] - 1e-4
                 if improved:
                     self._best = (record["val_loss"], copy.deepcopy(self.network.state_dict()))
                     self.best_epoch = epoch
