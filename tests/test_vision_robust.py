@@ -131,19 +131,26 @@ def test_near_duplicates_stay_in_one_split(tmp_path: Path) -> None:
 
 # -- training ----------------------------------------------------------------------------------
 
+def _small_pixels(folder: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The sample images as 32 x 32 pixels, their labels and the classes: a network's worth of
+    data that trains in seconds."""
+    from factory_ai.vision.images import read_pixels
+
+    samples = folders.scan(folder)
+    classes = folders.classes_of(samples)
+    spec = InputSpec(1, 32, 32, geometry.LETTERBOX)
+    pixels = np.stack([read_pixels(s.path, spec) for s in samples])
+    return pixels, np.array([classes.index(s.label) for s in samples]), classes
+
+
 @pytest.mark.slow
 def test_stall_guard_restarts_and_then_says_it_did_not_learn(sample_images: Path) -> None:
     """A learning rate far too small to move the network: the guard notices the loss sitting at
     the class prior, restarts lower, and finally reports plainly that nothing was learned."""
     pytest.importorskip("torch")
-    from factory_ai.vision.images import read_pixels
     from factory_ai.vision.train.fit import PixelSet, TrainConfig, fit
 
-    samples = folders.scan(sample_images)
-    classes = folders.classes_of(samples)
-    spec = InputSpec(1, 32, 32, geometry.LETTERBOX)
-    pixels = np.stack([read_pixels(s.path, spec) for s in samples])
-    labels = np.array([classes.index(s.label) for s in samples])
+    pixels, labels, classes = _small_pixels(sample_images)
     data = PixelSet(pixels, labels)
     trained = fit(data, data, classes, TrainConfig(epochs=12, lr=1e-7, width=4, batch_size=16, threads=2,
                                                    min_steps=32, retries=2), progress=False)
@@ -173,14 +180,9 @@ def test_a_run_that_only_gets_worse_still_trains_half_its_epochs(sample_images: 
     and keep epoch 1's weights. The weights kept come from the second half of the schedule
     (epoch 4 of 8 here, the first candidate), and the run stops one epoch later."""
     pytest.importorskip("torch")
-    from factory_ai.vision.images import read_pixels
     from factory_ai.vision.train.fit import PixelSet, TrainConfig, fit
 
-    samples = folders.scan(sample_images)
-    classes = folders.classes_of(samples)
-    spec = InputSpec(1, 32, 32, geometry.LETTERBOX)
-    pixels = np.stack([read_pixels(s.path, spec) for s in samples])
-    labels = np.array([classes.index(s.label) for s in samples])
+    pixels, labels, classes = _small_pixels(sample_images)
     trained = fit(PixelSet(pixels, labels), PixelSet(pixels, (labels + 1) % len(classes)), classes,
                   TrainConfig(epochs=8, patience=1, width=4, batch_size=16, threads=2, min_steps=8, retries=0),
                   progress=False)
