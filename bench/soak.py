@@ -358,7 +358,8 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
             thread.start()
         plan: list[tuple[float, str]] = []  # (seconds into the run, what)
         if faults and fault_every:
-            period, start, turn = fault_every * 60, warmup, 0
+            # the first cycle a little after the warm-up, whose end is the baseline for RSS
+            period, start, turn = fault_every * 60, warmup + 15.0, 0
             while start + period <= run_seconds:
                 turn += 1
                 plan += [(start, "broker restart"), (start + period / 4, f"model promoted v{2 if turn % 2 else 1}")]
@@ -470,6 +471,8 @@ def main() -> int:
                              "the warm-up, to see whether each one costs memory again.")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "soak")
     args = parser.parse_args()
+    if args.fault_every is not None and args.fault_every < 3:
+        parser.error("--fault-every: 3 minutes at least (a cycle holds a 60-s database stop and time to recover)")
     f = soak(args.minutes, args.out, postgres=args.postgres, faults=not args.no_faults, rate=args.rate,
              sensors=args.sensors, camera_rate=args.camera_rate, upload_rate=args.upload_rate,
              fault_every=args.fault_every)

@@ -93,6 +93,8 @@ def write_pack(path: Path, classes: list[str], parts: dict) -> None:
                 add(f"{part}/{i:05d}.webp", buffer.getvalue())
             add(f"{part}_labels.json", json.dumps(pixels.labels.tolist()).encode())
         add("classes.json", json.dumps(classes).encode())
+        # WebP has no grey mode (a grey image comes back as RGB): the channel count travels too.
+        add("channels.json", json.dumps(int(next(iter(parts.values())).pixels.shape[1])).encode())
 
 
 def read_pack(path: Path):  # noqa: ANN201 - (classes, {part: PixelSet})
@@ -102,10 +104,13 @@ def read_pack(path: Path):  # noqa: ANN201 - (classes, {part: PixelSet})
 
     with tarfile.open(path) as tar:
         members = {m.name: m for m in tar.getmembers()}
+        channels = json.loads(tar.extractfile(members["channels.json"]).read()) if "channels.json" in members else 3
+        mode = "L" if channels == 1 else "RGB"
         parts = {}
         for part in ("train", "val", "test"):
             names = sorted(n for n in members if n.startswith(part + "/"))
-            x = np.stack([np.asarray(Image.open(io.BytesIO(tar.extractfile(members[n]).read()))) for n in names])
+            x = np.stack([np.asarray(Image.open(io.BytesIO(tar.extractfile(members[n]).read())).convert(mode))
+                          for n in names])
             x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
             labels = np.array(json.loads(tar.extractfile(members[f"{part}_labels.json"]).read()), dtype=np.int64)
             parts[part] = PixelSet(np.ascontiguousarray(x), labels)
@@ -114,8 +119,9 @@ def read_pack(path: Path):  # noqa: ANN201 - (classes, {part: PixelSet})
 
 
 def auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    ranks = np.empty(len(score))
-    ranks[np.argsort(score, kind="stable")] = np.arange(1, len(score) + 1)
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score)  # ties share their mean rank, so the order of the files cannot matter
     n1, n0 = int(positive.sum()), int((~positive).sum())
     return float((ranks[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0)) if n1 and n0 else float("nan")
 

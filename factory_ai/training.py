@@ -60,9 +60,10 @@ def judged_from(epochs: int) -> int:
 
 
 def stop_early(epoch: int, best_epoch: int, epochs: int, patience: int) -> bool:
-    """Whether to stop: no better weights for ``patience`` epochs, counted from
-    :func:`judged_from` at the earliest."""
-    return epoch - max(best_epoch, judged_from(epochs) - 1) >= patience
+    """Whether to stop: no better weights for ``patience`` epochs (one at least), counted from
+    :func:`judged_from` at the earliest, so a run never stops before it has weights to keep."""
+    start = judged_from(epochs)
+    return epoch >= start and epoch - max(best_epoch, start - 1) >= max(patience, 1)
 
 
 def set_threads(threads: int) -> int:

@@ -283,7 +283,7 @@ class OpcUaServer:
     """A real asyncua OPC UA server in a background thread: a press with a few variables and
     a writable reject bit, optionally requiring a user name and password."""
 
-    VARIABLES = {"Temperature": 20.0, "Pressure": 5.0, "Reject": False, "Vibration": [0.0] * 64}
+    VARIABLES = {"Temperature": 20.0, "Pressure": 5.0, "Reject": False, "Vibration": [0.0] * 8}
 
     def __init__(self, port: int | None = None, users: dict[str, str] | None = None,
                  certificate: Path | None = None, private_key: Path | None = None,

@@ -241,12 +241,48 @@ def test_array_metrics_as_accelerometer_snapshots(mosquitto, store: Store, tmp_p
                                                               rel=1e-3)
         assert readings["bearing_h_band_3000_6000"][-1] > 10 * readings["bearing_h_band_10_1000"][-1]
         assert readings["bearing_h_env_bpfo"][-1] > 0.1
-        assert not any(name.startswith(("Vibration", "bearing_a")) for name in readings)  # the unread array
+        assert {name for name in readings if not name.startswith("bearing_h_")} == {"motor_temp"}
     finally:
         edge.client.loop_stop()
         edge.client.disconnect()
         connector.stop()
         writer.close()
+
+
+def test_arrays_without_a_field_are_not_readings_and_torn_ones_are_counted() -> None:
+    """With no fields listed, every numeric metric is a sensor, but an array is not one value:
+    it is skipped. An array whose bytes are not a whole number of values, or far too many, is
+    counted as a bad metric and costs only itself."""
+    connector = MqttConnector(Mqtt.model_validate({"kind": "mqtt", "name": "scada", "payload": "sparkplug_b"}),
+                              writer=None)  # never started: readings() is pure
+    birth = spb.encode([("bdSeq", None, spb.INT64, 0)], seq=0)
+    assert connector.readings("spBv1.0/plant1/NBIRTH/gw-1", birth) == []
+    data = spb.Payload(timestamp=T0, seq=1)
+    spb.set_value(data.metrics.add(name="Vibration/Raw"), spb.FLOAT_ARRAY, [0.5] * 64)
+    spb.set_value(data.metrics.add(name="Motor/Temp"), spb.DOUBLE, 61.0)
+    torn = data.metrics.add(name="Vibration/Torn")
+    spb.set_value(torn, spb.FLOAT_ARRAY, [0.5] * 64)
+    torn.bytes_value = torn.bytes_value[:-1]
+    huge = data.metrics.add(name="Vibration/Huge", datatype=spb.INT8_ARRAY)
+    huge.bytes_value = bytes(spb.MAX_ARRAY + 1)
+    readings = connector.readings("spBv1.0/plant1/DDATA/gw-1/pump-07", data.SerializeToString())
+    assert [(r.asset, r.sensor, r.value) for r in readings] == [("pump-07", "Motor.Temp", 61.0)]
+    assert connector.state.malformed == 1  # one message, two bad metrics in it
+
+
+def test_a_waveform_must_be_numbers() -> None:
+    from types import SimpleNamespace
+
+    from factory_ai.connectors.waveform import MAX_SAMPLES, waveform_readings
+
+    mapping = SimpleNamespace(sensor="bearing_h", rate_hz=25600.0, samples_unit="g", fault_hz={})
+    now = datetime.now(UTC)
+    assert waveform_readings("pump-07", mapping, now, [0.1, -0.2] * 64, "field 'acc'")
+    for bad, why in (([True, False] * 64, "numbers"), (["0.5"] * 128, "numbers"), ([10**400] * 128, "numbers"),
+                     ([1e308, float("inf")] * 64, "finite"), ([[0.1] * 64] * 2, "snapshot"),
+                     ([0.0] * (MAX_SAMPLES + 1), "more than")):
+        with pytest.raises(ValueError, match=why):
+            waveform_readings("pump-07", mapping, now, bad, "field 'acc'")
 
 
 def _scada(port: int, client_id: str, subscription: str):  # noqa: ANN202

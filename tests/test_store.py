@@ -134,6 +134,27 @@ def test_unreachable_database_is_one_clear_error() -> None:
         Store("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
 
+def test_a_silent_database_host_is_an_error_in_seconds_not_minutes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that accepts the TCP connection and then says nothing (a hung host): opening
+    the store fails after the connect timeout instead of hanging for the OS's TCP timeout."""
+    import socket
+    import time
+
+    from factory_ai.store import engine
+
+    monkeypatch.setattr(engine, "CONNECT_TIMEOUT", 2)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # the kernel completes the handshake; nobody ever answers
+    try:
+        start = time.monotonic()
+        with pytest.raises(StoreError, match="cannot open the database"):
+            Store(f"postgresql+psycopg://nobody@127.0.0.1:{silent.getsockname()[1]}/none")
+        assert time.monotonic() - start < 20
+    finally:
+        silent.close()
+
+
 def test_readings_keep_through_the_key_migration(db_url: str) -> None:
     """A store written before 0005 (readings with an id and a unique index) is upgraded in place:
     every reading survives, duplicates are still refused, and SQLite's table has no rowid."""

@@ -171,6 +171,11 @@ def test_no_early_stop_in_the_first_half_of_the_schedule() -> None:
     assert stop_early(epoch=29, best_epoch=0, epochs=40, patience=10)
     assert not stop_early(epoch=30, best_epoch=25, epochs=40, patience=10)
     assert stop_early(epoch=35, best_epoch=25, epochs=40, patience=10)
+    # patience 0 (allowed by TrainConfig, not by the CLI) is taken as 1, and never stops a run
+    # before the first epoch whose weights may be kept
+    assert not any(stop_early(epoch=e, best_epoch=0, epochs=40, patience=0) for e in range(1, 20))
+    assert not stop_early(epoch=20, best_epoch=20, epochs=40, patience=0)
+    assert stop_early(epoch=21, best_epoch=20, epochs=40, patience=0)
 
 
 @pytest.mark.slow

@@ -147,7 +147,8 @@ class MqttConnector(Connector):
             self.malformed(f"message on {topic}: {values.unknown_aliases} metrics by an alias no birth declared "
                            "(asked the edge node to rebirth)")
         if values.bad_metrics:
-            self.malformed(f"message on {topic}: {values.bad_metrics} metrics with an impossible timestamp skipped")
+            self.malformed(f"message on {topic}: {values.bad_metrics} metrics skipped (an impossible timestamp, or "
+                           "an array of a torn or oversized length)")
         asset = values.device or where.edge
         out = []
         for name, ts, value in values.points:

@@ -48,7 +48,7 @@ _NUMERIC = {INT8, INT16, INT32, INT64, UINT8, UINT16, UINT32, UINT64, FLOAT, DOU
 _SIGNED_BITS = {INT8: 8, INT16: 16, INT32: 32, INT64: 64}
 # Numeric arrays (Int8Array 22 to DoubleArray 31): little-endian values packed in bytes_value.
 # An accelerometer gateway sends a waveform snapshot as one of these.
-INT16_ARRAY, FLOAT_ARRAY, DOUBLE_ARRAY = 23, 30, 31
+INT8_ARRAY, INT16_ARRAY, FLOAT_ARRAY, DOUBLE_ARRAY = 22, 23, 30, 31
 _ARRAYS = {22: "<i1", 23: "<i2", 24: "<i4", 25: "<i8", 26: "<u1", 27: "<u2", 28: "<u4", 29: "<u8", 30: "<f4", 31: "<f8"}
 
 
@@ -150,14 +150,23 @@ def metric_number(metric: Any, datatype: int | None = None) -> float | None:
     return float(value)
 
 
+MAX_ARRAY = 1 << 20  # values in one array metric; a longer one is refused before it is widened
+
+
+def is_array(metric: Any, datatype: int | None = None) -> bool:
+    kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
+    return kind in _ARRAYS
+
+
 def metric_array(metric: Any, datatype: int | None = None) -> np.ndarray | None:
-    """A numeric array metric's values (float64); None for anything else or a byte count that
-    is not a whole number of values."""
+    """A numeric array metric's values (float64); None for anything else, for a byte count that
+    is not a whole number of values, and for more than ``MAX_ARRAY`` values."""
     kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
     if metric.is_null or kind not in _ARRAYS or metric.WhichOneof("value") != "bytes_value":
         return None
     dtype = np.dtype(_ARRAYS[kind])
-    if len(metric.bytes_value) % dtype.itemsize:
+    size = len(metric.bytes_value)
+    if size % dtype.itemsize or size // dtype.itemsize > MAX_ARRAY:
         return None
     return np.frombuffer(metric.bytes_value, dtype=dtype).astype(np.float64)
 
@@ -314,8 +323,11 @@ class HostBook:
                 continue
             declared = node.types.get(_typed(where, name))
             value = metric_number(metric, declared)
-            if value is None:
+            if value is None and is_array(metric, declared) and not metric.is_null:
                 value = metric_array(metric, declared)
+                if value is None:  # a torn or oversized array costs only itself, and is counted
+                    out.bad_metrics += 1
+                    continue
             if value is None or name == BD_SEQ or name.startswith(("Node Control/", "Device Control/", "Properties/")):
                 continue
             ms = metric.timestamp if metric.HasField("timestamp") else stamp

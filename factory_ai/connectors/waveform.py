@@ -19,6 +19,7 @@ import numpy as np
 from factory_ai.ingest import SensorReading
 
 MIN_SAMPLES = 64
+MAX_SAMPLES = 1 << 20  # ten seconds at 100 kHz; a larger "snapshot" is refused, not analysed
 _UNITS = {"vel_rms": "mm/s", "crest": None, "kurtosis": None}
 
 
@@ -30,12 +31,19 @@ def waveform_readings(asset: str, mapping: Any, ts: datetime, value: Any, where:
 
     if isinstance(value, str | bytes) or not hasattr(value, "__len__") or len(value) < MIN_SAMPLES:
         raise ValueError(f"{where} is not a waveform snapshot (a list of at least {MIN_SAMPLES} samples)")
+    if len(value) > MAX_SAMPLES:
+        raise ValueError(f"{where}: {len(value):,} samples, more than the {MAX_SAMPLES:,} a snapshot may hold")
     try:
-        samples = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
+        raw = np.asarray(value)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{where}: the samples are not all numbers") from None
-    if samples.ndim != 1 or not np.isfinite(samples).all():
-        raise ValueError(f"{where}: the samples must be one list of finite numbers")
+    # Numbers only: numpy would also read "1.5" or True as a sample, and an integer too large
+    # for a machine word comes back as an object array.
+    if raw.ndim != 1 or raw.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: the samples must be one list of numbers")
+    samples = raw.astype(np.float64)
+    if not np.isfinite(samples).all():
+        raise ValueError(f"{where}: the samples must be finite numbers")
     features = snapshot_features(samples[:, None], mapping.rate_hz, (mapping.sensor,), units=mapping.samples_unit,
                                  fault_hz=mapping.fault_hz or None)
     prefix = len(mapping.sensor) + 1

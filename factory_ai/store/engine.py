@@ -24,6 +24,8 @@ from sqlalchemy.engine import Engine, make_url
 
 from factory_ai.errors import StoreError
 
+CONNECT_TIMEOUT = 10  # seconds for PostgreSQL to answer a new connection
+
 
 def make_engine(url: str, echo: bool = False) -> Engine:
     parsed = make_url(url)
@@ -41,6 +43,11 @@ def make_engine(url: str, echo: bool = False) -> Engine:
         event.listen(engine, "checkin", _sqlite_shrink)
         return engine
     kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if "connect_timeout" not in parsed.query:
+        # A database host that has gone silent (a dead switch, a paused VM) rather than refusing
+        # connections would otherwise hold every thread that asks for a connection, /health's
+        # included, for the operating system's TCP timeout of about two minutes.
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     try:
         return create_engine(parsed, **kwargs)
     except ModuleNotFoundError as exc:

@@ -269,9 +269,12 @@ class _Run:
             for epoch in range(1, config.epochs + 1):
                 record = self._epoch(epoch, bar, start)
                 self.history.append(record)
-                improved = epoch >= judged_from(config.epochs) and record["val_loss"] < self._best[0] - 1e-4
+                # The first epoch that may be kept always is (even with a NaN validation loss, so
+                # the starting weights are never what comes back); later ones must do better.
+                loss = record["val_loss"] if math.isfinite(record["val_loss"]) else math.inf
+                improved = epoch >= judged_from(config.epochs) and (self.best_epoch == 0 or loss < self._best[0] - 1e-4)
                 if improved:
-                    self._best = (record["val_loss"], copy.deepcopy(self.network.state_dict()))
+                    self._best = (loss, copy.deepcopy(self.network.state_dict()))
                     self.best_epoch = epoch
                 say(f"epoch {epoch:3d}  train loss {record['train_loss']:.4f} F1 {record['train_macro_f1']:.3f}  "
                     f"val loss {record['val_loss']:.4f} F1 {record['val_macro_f1']:.3f} "
