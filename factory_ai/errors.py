@@ -26,6 +26,13 @@ class ImageError(FactoryAIError):
     """One image cannot be judged; inspection reports it for that file and goes on."""
 
 
+def first_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's own message where SQLAlchemy wraps one (it
+    appends a background link and the SQL), else the exception's; its type if both are empty."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class StoreError(FactoryAIError):
     """The database cannot be reached or its schema is not what this version expects."""
 

@@ -65,11 +65,13 @@ class _Waveform(BaseModel):
                                        "envelope spectrum, e.g. {bpfo = 107.4, bpfi = 162.6} "
                                        "(factory_ai.history.vibration.bearing_frequencies computes them).")
 
+    def _where(self) -> str:
+        raise NotImplementedError  # each kind of map names its own value
+
     @model_validator(mode="after")
     def _rate_for_waveforms(self) -> _Waveform:
         if self.mode == "accelerometer" and self.rate_hz is None:
-            where = f"field {self.field!r}" if isinstance(self, FieldMap) else f"node {getattr(self, 'node', '')!r}"
-            raise ValueError(f"{where}: mode accelerometer needs rate_hz")
+            raise ValueError(f"{self._where()}: mode accelerometer needs rate_hz")
         return self
 
 
@@ -78,6 +80,9 @@ class NodeMap(_Waveform):
     asset: str
     sensor: str
     unit: str | None = None
+
+    def _where(self) -> str:
+        return f"node {self.node!r}"
 
 
 class OpcUa(_Connector):
@@ -117,6 +122,9 @@ class FieldMap(_Waveform):
     field: str = Field(description="Dotted path into the JSON payload, e.g. data.vibration.rms")
     sensor: str
     unit: str | None = None
+
+    def _where(self) -> str:
+        return f"field {self.field!r}"
 
 
 class Mqtt(_Connector):

@@ -133,7 +133,7 @@ def metric_number(metric: Any, datatype: int | None = None) -> float | None:
     bits, Int64 in 64); some older encoders wrote Int8 and Int16 in their own width, which is
     undone too. A value in a field that does not hold numbers (a string for an Int32) is None.
     """
-    kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
+    kind = _kind(metric, datatype)
     if metric.is_null or kind not in _NUMERIC:
         return None
     which = metric.WhichOneof("value")
@@ -153,22 +153,23 @@ def metric_number(metric: Any, datatype: int | None = None) -> float | None:
 MAX_ARRAY = 1 << 20  # values in one array metric; a longer one is refused before it is widened
 
 
-def is_array(metric: Any, datatype: int | None = None) -> bool:
-    kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
-    return kind in _ARRAYS
-
-
 def metric_array(metric: Any, datatype: int | None = None) -> np.ndarray | None:
-    """A numeric array metric's values (float64); None for anything else, for a byte count that
-    is not a whole number of values, and for more than ``MAX_ARRAY`` values."""
-    kind = metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
-    if metric.is_null or kind not in _ARRAYS or metric.WhichOneof("value") != "bytes_value":
+    """A numeric array metric's values (float64); None for anything that is not one (or a null).
+    ValueError for a torn array (not a whole number of values) or one of more than
+    ``MAX_ARRAY`` values, refused before it is widened."""
+    kind = _kind(metric, datatype)
+    if metric.is_null or kind not in _ARRAYS:
         return None
     dtype = np.dtype(_ARRAYS[kind])
-    size = len(metric.bytes_value)
-    if size % dtype.itemsize or size // dtype.itemsize > MAX_ARRAY:
-        return None
+    size = len(metric.bytes_value) if metric.WhichOneof("value") == "bytes_value" else -1
+    if size < 0 or size % dtype.itemsize or size // dtype.itemsize > MAX_ARRAY:
+        raise ValueError(f"array metric {metric.name or metric.alias!r}: {size} bytes of {dtype.itemsize}-byte values")
     return np.frombuffer(metric.bytes_value, dtype=dtype).astype(np.float64)
+
+
+def _kind(metric: Any, datatype: int | None) -> int | None:
+    """The metric's datatype: its own, or the one its birth declared (data may leave it out)."""
+    return metric.datatype if metric.HasField("datatype") and metric.datatype else datatype
 
 
 def set_value(metric: Any, datatype: int, value: Any) -> None:
@@ -323,9 +324,10 @@ class HostBook:
                 continue
             declared = node.types.get(_typed(where, name))
             value = metric_number(metric, declared)
-            if value is None and is_array(metric, declared) and not metric.is_null:
-                value = metric_array(metric, declared)
-                if value is None:  # a torn or oversized array costs only itself, and is counted
+            if value is None:
+                try:
+                    value = metric_array(metric, declared)
+                except ValueError:  # a torn or oversized array costs only itself, and is counted
                     out.bad_metrics += 1
                     continue
             if value is None or name == BD_SEQ or name.startswith(("Node Control/", "Device Control/", "Properties/")):

@@ -5,8 +5,9 @@ second, far too dense for the readings table and not what a health model or a pe
 What they read are the figures of ``factory_ai.history.vibration`` (RMS, peak, crest factor,
 kurtosis, band RMS, velocity RMS, the envelope at the bearing's fault frequencies), so a
 waveform becomes those readings, with the sensor's name as their prefix, at the snapshot's time.
-The MQTT connector (a list in the JSON payload) and the OPC UA connector (an array variable)
-both use this one function, so a pump is described the same whichever way its gateway talks.
+The MQTT connector (a list in a JSON payload, an array metric in Sparkplug B) and the OPC UA
+connector (an array variable) all use this one function, so a pump is described the same
+whichever way its gateway talks.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from factory_ai.daemon.metrics import Metrics
 from factory_ai.daemon.recent import RecentInspections
 from factory_ai.daemon.systemd import Notifier
 from factory_ai.distribution import shown
+from factory_ai.errors import first_line
 from factory_ai.ingest import ReadingWriter
 from factory_ai.ingest.results import ResultWriter
 from factory_ai.live_model import LiveModel
@@ -401,12 +402,12 @@ class Daemon:
         try:
             jobs: Any = [{**j, "next_run": j["next_run"] and j["next_run"].isoformat()} for j in self.scheduler.jobs()]
         except Exception as exc:  # noqa: BLE001 - any driver error: the report says it instead
-            jobs = {"error": _first_line(exc)}
+            jobs = {"error": first_line(exc)}
         try:
             last = {name: {"status": r.status, "started_at": r.started_at.isoformat(), "error": r.error}
                     for name, r in runs.latest(self.store).items()}
         except Exception as exc:  # noqa: BLE001
-            last = {"error": _first_line(exc)}
+            last = {"error": first_line(exc)}
         return {"running": True, "jobs": jobs, "last_runs": last}
 
     def summary(self) -> Summary:
@@ -471,10 +472,3 @@ def load_connectors(settings: Settings, paths: list[Path] | None = None) -> list
         else:
             raise ConfigError(f"{path}: connector file or folder not found")
     return load_files(files)
-
-
-def _first_line(exc: Exception) -> str:
-    """A driver error's first line (SQLAlchemy appends its background link and the SQL)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-

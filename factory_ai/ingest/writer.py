@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
+from factory_ai.errors import first_line
 from factory_ai.ingest.reading import SensorReading
 from factory_ai.ingest.spool import Backoff, Spool
 from factory_ai.store.assets import resolve
@@ -207,7 +208,7 @@ class ReadingWriter:
         self._backoff.succeeded()
 
     def _down(self, exc: Exception) -> None:
-        message = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = first_line(exc)
         if self.stats.db_up:
             log.error("database unavailable (%s): spooling readings to %s", message, self.spool_dir)
         self.stats.db_up, self.stats.last_error = False, message

@@ -18,7 +18,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from factory_ai.errors import StoreError
+from factory_ai.errors import StoreError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def ensure_schema(engine: Engine) -> None:
             found = current_revision(conn)
             has_tables = bool(inspect(conn).get_table_names())
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open the database {where}: {_first_line(exc)}") from exc
+        raise StoreError(f"cannot open the database {where}: {first_line(exc)}") from exc
     if found == HEAD:
         return
     if found is None and not has_tables:
@@ -77,7 +77,3 @@ def _alembic_config(conn: Connection):  # -> alembic.config.Config (imported laz
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = conn
     return config
-
-
-def _first_line(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
