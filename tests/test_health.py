@@ -32,6 +32,27 @@ def test_health_index_reads_the_same_for_every_model() -> None:
     assert got.tolist() == pytest.approx([100.0, 100.0, 50.0, 25.0])
 
 
+def test_pca_scores_a_windows_drift_not_its_row_to_row_noise() -> None:
+    """Two windows whose rows sit equally far from normal: in one the deviation flips sign from
+    row to row (noise), in the other it holds (a drift). Only the drift may score high."""
+    import torch
+
+    from factory_ai.health.train.members import fit_pca
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(400, 4)) @ np.array([[1.0, 0.8, 0, 0], [0, 0.6, 0, 0], [0, 0, 1.0, 0.5], [0, 0, 0, 0.9]])
+    member = fit_pca(rows, rows[:390].reshape(65, 6, 4))
+    step = 3 * rows.std(axis=0)
+    signs = np.array([1, -1, 1, -1, 1, -1], float)[:, None]
+    flipping = rows.mean(axis=0) + signs * step
+    holding = rows.mean(axis=0) + np.abs(signs) * step
+    with torch.no_grad():
+        score, contribution = member(torch.tensor(np.stack([flipping, holding]), dtype=torch.float32))
+    assert float(score[1]) > 5.0, "a drift of three spreads on every sensor is far from normal"
+    assert float(score[0]) < 0.1 * float(score[1])
+    assert contribution.shape == (2, 4) and float(contribution[1].sum()) > 0
+
+
 @pytest.fixture(scope="module")
 def health_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A health model trained on the sample pumps (their recorded failures judge it)."""
