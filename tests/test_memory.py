@@ -102,3 +102,24 @@ def test_pooled_sqlite_connections_give_their_page_caches_back() -> None:
 
     assert freed("shrink") > 6  # five caches of up to 2 MB each come back
     assert freed("keep") < 3  # without the checkin hook they stay with their connections
+
+
+def _run(tmp_path: Path, env: dict[str, str]) -> str:
+    (tmp_path / "none").mkdir(exist_ok=True)
+    (tmp_path / "factory.toml").write_text('[store]\nurl = "sqlite:///plant.db"\n')
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_AI_") and k != "PYTHONMALLOC"}
+    done = subprocess.run([sys.executable, "-m", "factory_ai", "--config", "factory.toml", "run", "--duration", "0.5",
+                           "--no-api", "--connectors", "none"], cwd=tmp_path, env={**environ, **env},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+@pytest.mark.skipif(memory._LIBC is None, reason="not glibc: nothing to trim, so no reason to change allocator")
+def test_the_daemon_runs_on_malloc_unless_the_operator_chose(tmp_path: Path) -> None:
+    assert "Python objects on malloc;" in _run(tmp_path, {})
+    assert "Python objects on pymalloc;" in _run(tmp_path, {"PYTHONMALLOC": "pymalloc"})
+
+
+def test_a_process_that_is_not_the_command_is_never_replaced() -> None:
+    assert memory.system_malloc_command() is None  # pytest's process calls the CLI in-process

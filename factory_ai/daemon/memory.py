@@ -8,6 +8,16 @@ a leak on a plant's monitoring. ``malloc_trim(0)`` returns free pages at once; t
 calls it after a swap and once a minute. Where the C library is not glibc (musl, macOS) it
 does nothing.
 
+Python's own small-object allocator (pymalloc) cannot be trimmed: it takes memory in 1 MiB
+arenas and hands an arena back only when every object in it is gone. A broker outage is
+followed by a burst (tens of thousands of readings queued at once, in fresh arenas); any
+long-lived object that another thread allocates during the burst then pins its arena, and the
+hour-long soak saw RSS climb 1.5-2 MB at every broker restart, never to come down. On the C
+library's malloc the same freed memory is returned page by page at the next trim: with five
+restarts in nine minutes RSS rose and fell back instead of climbing (``bench/soak.py``, see the
+README). So ``factory-ai run`` starts itself again with ``PYTHONMALLOC=malloc``
+(``system_malloc_command``) unless the operator chose an allocator.
+
 The daemon also caps malloc's arenas (``limit_arenas``). glibc gives each new thread an arena
 of its own, up to eight per core; the daemon runs some twenty threads (connectors, writer, API
 workers, onnxruntime), and every arena keeps its own high-water mark and its own fragments, so
@@ -21,6 +31,8 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
+import sys
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +78,24 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
     except Exception as exc:  # noqa: BLE001 - a tuning knob, never worth stopping the daemon for
         log.debug("mallopt failed: %s", exc)
         return False
+
+
+def allocator() -> str:
+    """Which allocator Python's objects come from in this process: ``malloc`` or ``pymalloc``
+    (Python's default; ``pymalloc_debug`` and the like are reported as set)."""
+    return os.environ.get("PYTHONMALLOC") or "pymalloc"
+
+
+def system_malloc_command() -> list[str] | None:
+    """The argv that starts this same ``factory-ai`` command again on the C library's malloc,
+    or None when that is not wanted: the operator set ``PYTHONMALLOC`` (theirs wins, and it is
+    what the started-again process sees, so this never loops), the C library is not glibc
+    (nothing to trim), or this process is not the ``factory-ai`` command itself (a test runner
+    calling the CLI in-process must not be replaced)."""
+    if _LIBC is None or "PYTHONMALLOC" in os.environ:
+        return None
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if Path(sys.argv[0]).name != "factory-ai" and getattr(spec, "name", None) != "factory_ai.__main__":
+        return None
+    return [sys.executable, "-m", "factory_ai", *sys.argv[1:]]
