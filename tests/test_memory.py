@@ -121,8 +121,11 @@ def test_the_daemon_runs_on_malloc_unless_the_operator_chose(tmp_path: Path) -> 
     assert "Python objects on pymalloc;" in _run(tmp_path, {"PYTHONMALLOC": "pymalloc"})
 
 
-def test_a_process_that_is_not_the_command_is_never_replaced() -> None:
+def test_a_process_that_is_not_the_command_is_never_replaced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTHONMALLOC", raising=False)
     assert memory.system_malloc_command() is None  # pytest's process calls the CLI in-process
+    monkeypatch.setattr(sys, "argv", ["factory-ai", "run"])  # as tests/test_torch_free.py's probe does
+    assert memory.system_malloc_command() is None
 
 
 def test_line_side_sessions_keep_no_arena_of_their_peak() -> None:

@@ -90,12 +90,15 @@ def system_malloc_command() -> list[str] | None:
     """The argv that starts this same ``factory-ai`` command again on the C library's malloc,
     or None when that is not wanted: the operator set ``PYTHONMALLOC`` (theirs wins, and it is
     what the started-again process sees, so this never loops), the C library is not glibc
-    (nothing to trim), or this process is not the ``factory-ai`` command itself (a test runner
-    calling the CLI in-process must not be replaced)."""
+    (nothing to trim), or this process is not the ``factory-ai`` command itself: started from
+    the installed script or as ``python -m factory_ai``. A program that calls the CLI in-process
+    (a test runner, or one that sets ``sys.argv`` itself to look like the command) must not be
+    replaced, since its own code would never run again."""
     if _LIBC is None or "PYTHONMALLOC" in os.environ:
         return None
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    if Path(sys.argv[0]).name != "factory-ai" and getattr(spec, "name", None) != "factory_ai.__main__":
+    script = Path(sys.argv[0])
+    if not (script.name == "factory-ai" and script.is_file()) and getattr(spec, "name", None) != "factory_ai.__main__":
         return None
     return [sys.executable, "-m", "factory_ai", *sys.argv[1:]]
