@@ -104,13 +104,16 @@ def test_pooled_sqlite_connections_give_their_page_caches_back() -> None:
     assert freed("keep") < 3  # without the checkin hook they stay with their connections
 
 
-def _run(tmp_path: Path, env: dict[str, str]) -> str:
+SCRIPT = Path(sys.executable).parent / "factory-ai"  # the installed command, as systemd and Docker start it
+
+
+def _run(tmp_path: Path, env: dict[str, str], command: list[str] | None = None) -> str:
     (tmp_path / "none").mkdir(exist_ok=True)
     (tmp_path / "factory.toml").write_text('[store]\nurl = "sqlite:///plant.db"\n')
     environ = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_AI_") and k != "PYTHONMALLOC"}
-    done = subprocess.run([sys.executable, "-m", "factory_ai", "--config", "factory.toml", "run", "--duration", "0.5",
-                           "--no-api", "--connectors", "none"], cwd=tmp_path, env={**environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*(command or [sys.executable, "-m", "factory_ai"]), "--config", "factory.toml", "run",
+                           "--duration", "0.5", "--no-api", "--connectors", "none"], cwd=tmp_path,
+                          env={**environ, **env}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stderr
 
@@ -119,6 +122,22 @@ def _run(tmp_path: Path, env: dict[str, str]) -> str:
 def test_the_daemon_runs_on_malloc_unless_the_operator_chose(tmp_path: Path) -> None:
     assert "Python objects on malloc;" in _run(tmp_path, {})
     assert "Python objects on pymalloc;" in _run(tmp_path, {"PYTHONMALLOC": "pymalloc"})
+    if SCRIPT.is_file():
+        assert "Python objects on malloc;" in _run(tmp_path, {}, [str(SCRIPT)])
+
+
+def test_retraining_jobs_get_pythons_allocator_back_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from factory_ai.retrain.run import child_env
+
+    settings = SimpleNamespace(models_dir=Path("models"), database_url="sqlite:///x.db")
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    monkeypatch.setenv(memory.RESTARTED, "1")  # as the daemon's restart leaves it
+    env = child_env(settings)
+    assert "PYTHONMALLOC" not in env and memory.RESTARTED not in env
+    monkeypatch.delenv(memory.RESTARTED)  # the operator's own setting
+    assert child_env(settings)["PYTHONMALLOC"] == "malloc"
 
 
 def test_a_process_that_is_not_the_command_is_never_replaced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from pathlib import Path
 
 import typer
@@ -43,10 +41,7 @@ def run(
     """
     from factory_ai.daemon import memory
 
-    command = memory.system_malloc_command()
-    if command is not None:  # the same command on malloc, which gives a burst's memory back (daemon/memory.py)
-        sys.stdout.flush(), sys.stderr.flush()
-        os.execve(sys.executable, command, {**os.environ, "PYTHONMALLOC": "malloc"})
+    memory.restart_on_system_malloc()  # malloc gives a burst's memory back (daemon/memory.py)
     log.info("Python objects on %s; malloc capped at %d arenas: %s", memory.allocator(), memory.ARENAS,
              "yes" if memory.limit_arenas() else "no (set by the operator, or not glibc)")  # before any thread
     from factory_ai.daemon.service import Daemon, load_connectors

@@ -83,7 +83,13 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
 def allocator() -> str:
     """Which allocator Python's objects come from in this process: ``malloc`` or ``pymalloc``
     (Python's default; ``pymalloc_debug`` and the like are reported as set)."""
+    if sys.flags.ignore_environment:  # python -E: PYTHONMALLOC was not read
+        return "pymalloc"
     return os.environ.get("PYTHONMALLOC") or "pymalloc"
+
+
+RESTARTED = "FACTORYAI_SET_PYTHONMALLOC"  # marks PYTHONMALLOC as ours (outside FACTORY_AI_, which holds
+# settings); retrain.run.child_env drops both for its jobs
 
 
 def system_malloc_command() -> list[str] | None:
@@ -94,11 +100,38 @@ def system_malloc_command() -> list[str] | None:
     the installed script or as ``python -m factory_ai``. A program that calls the CLI in-process
     (a test runner, or one that sets ``sys.argv`` itself to look like the command) must not be
     replaced, since its own code would never run again."""
-    if _LIBC is None or "PYTHONMALLOC" in os.environ:
+    if _LIBC is None or "PYTHONMALLOC" in os.environ or not _is_glibc():
         return None
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     script = Path(sys.argv[0])
     if not (script.name == "factory-ai" and script.is_file()) and getattr(spec, "name", None) != "factory_ai.__main__":
         return None
-    return [sys.executable, "-m", "factory_ai", *sys.argv[1:]]
+    if not sys.executable:
+        return None
+    # The interpreter's own arguments as they were (the script path or ``-m factory_ai``, and
+    # flags such as -I or -E), so the import path is the one the operator started.
+    return [sys.executable, *sys.orig_argv[1:]]
+
+
+def restart_on_system_malloc() -> None:
+    """Replace this process with the same command on the C library's malloc (same PID, so
+    systemd and Docker see no change), where :func:`system_malloc_command` says so. If the exec
+    fails the daemon goes on with Python's allocator: memory would creep, nothing else."""
+    command = system_malloc_command()
+    if command is None:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    try:
+        os.execve(sys.executable, command, {**os.environ, "PYTHONMALLOC": "malloc", RESTARTED: "1"})
+    except OSError as exc:
+        log.warning("could not start again on the C library's malloc (%s); going on with Python's allocator", exc)
+
+
+def _is_glibc() -> bool:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (ValueError, OSError, AttributeError):  # not a name this platform knows
+        return False

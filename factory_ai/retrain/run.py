@@ -123,8 +123,13 @@ def last_success(store, job: str) -> datetime | None:  # noqa: ANN001
 
 def child_env(settings) -> dict[str, str]:  # noqa: ANN001
     """The child trains into this registry and records its version in this store."""
-    return {**os.environ, "FACTORY_AI_MODELS__DIR": str(settings.models_dir),
-            "FACTORY_AI_STORE__URL": settings.database_url}
+    environ = dict(os.environ)
+    # A daemon that started itself again on the C library's malloc (daemon/memory.py) marks it
+    # so: that suits a long-lived server, not a torch training run, which gets Python's own
+    # allocator back. An operator's own PYTHONMALLOC (no mark) is passed on.
+    if environ.pop("FACTORYAI_SET_PYTHONMALLOC", None) == "1":
+        environ.pop("PYTHONMALLOC", None)
+    return {**environ, "FACTORY_AI_MODELS__DIR": str(settings.models_dir), "FACTORY_AI_STORE__URL": settings.database_url}
 
 
 def decide(champion: dict[str, Any], challenger: dict[str, Any], *, metric: str, higher_is_better: bool,

@@ -13,8 +13,12 @@ of it each sensor explains (see ``health.model``).
   71 to 78 of 78 engines caught). Hotelling's T² measures how far the mean row sits inside the
   plane normal operation spans (in units of each component's own spread); the squared
   prediction error (Q, SPE) how far it leaves that plane.
-  The two are weighed by their training medians so neither drowns the other, into one
-  quadratic index ``z' M z``. Sensors are named by reconstruction-based contributions
+  The two are weighed by their training medians into one quadratic index ``z' M z``. Those
+  medians are still taken over single rows: on a mean row the residual's noise shrinks more
+  than T²'s slow variation, so Q counts for less than an equal share (recalibrating them on
+  window means is a change still to be measured). The price of the mean row: a sensor that
+  turns erratic without drifting (noise flipping from row to row) no longer moves this
+  member; the autoencoder, which rebuilds the whole window, still sees it. Sensors are named by reconstruction-based contributions
   (Alcalá and Qin, 2009): how much of the index would vanish if that sensor alone were
   corrected, ``(M z)_j² / M_jj``. Unlike splitting T² term by term, this does not smear a
   fault onto sensors that did not move. The shares, not the sum, are what the line side uses.
