@@ -119,12 +119,6 @@ def load_model(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    # onnxruntime's CPU arena keeps the most memory any run ever needed, for good. On a line the
-    # peaks are rare (a larger batch, the camera and an upload judged at the same instant), so
-    # each new peak showed as a permanent step in the daemon's RSS. Without the arena a run's
-    # buffers come from malloc and go back at the next trim (daemon/memory.py); batch-1
-    # latency of the demo classifier was the same either way (0.55-0.59 ms).
-    options.enable_cpu_mem_arena = False
     try:
         session = ort.InferenceSession(str(path), sess_options=options, providers=wanted)
     except Exception as exc:  # onnxruntime raises its own exception types for bad graphs

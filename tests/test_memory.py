@@ -146,10 +146,3 @@ def test_a_process_that_is_not_the_command_is_never_replaced(monkeypatch: pytest
     monkeypatch.setattr(sys, "argv", ["factory-ai", "run"])  # as tests/test_torch_free.py's probe does
     assert memory.system_malloc_command() is None
 
-
-def test_line_side_sessions_keep_no_arena_of_their_peak() -> None:
-    """onnxruntime's CPU arena would hold the largest run's memory for the life of the daemon."""
-    from factory_ai.runtime import load_model
-
-    model = load_model(ROOT / "models" / "demo-surface" / "v1", threads=1)
-    assert model.session.get_session_options().enable_cpu_mem_arena is False
