@@ -14,8 +14,8 @@ followed by a burst (tens of thousands of readings queued at once, in fresh aren
 long-lived object that another thread allocates during the burst then pins its arena, and the
 hour-long soak saw RSS climb 1.5-2 MB at every broker restart, never to come down. On the C
 library's malloc the same freed memory is returned page by page at the next trim: with five
-restarts in nine minutes RSS rose and fell back instead of climbing (``bench/soak.py``, see the
-README). So ``factory-ai run`` starts itself again with ``PYTHONMALLOC=malloc``
+restarts in nine minutes RSS went up and down instead of climbing at each one (+9.6 MB/h
+against pymalloc's +22.3 over those minutes; ``bench/soak.py``, see the README). So ``factory-ai run`` starts itself again with ``PYTHONMALLOC=malloc``
 (``system_malloc_command``) unless the operator chose an allocator.
 
 The daemon also caps malloc's arenas (``limit_arenas``). glibc gives each new thread an arena
