@@ -4,7 +4,7 @@ client library would be too polite (a body that never ends, a Content-Length it 
 Each test names what it guards: bodies bounded before they are read, writes refused before
 their body without the token, console actions refused from other origins, the login cookie,
 browser headers, registry versions that would leave their folder, and secrets kept out of
-/health, the log and the alert outbox.
+/health, the log and the alert outbox; and onnxruntime kept from collecting telemetry.
 """
 
 from __future__ import annotations
@@ -12,9 +12,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import select
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -318,3 +321,24 @@ def test_a_failing_webhook_does_not_log_or_store_its_url_secret(tmp_path: Path,
         server.close()
     assert "500" in delivery.last_error and f"127.0.0.1:{server.port}" in delivery.last_error
     assert SECRET not in delivery.last_error and SECRET not in caplog.text
+
+
+def _cache_after(code: str, home: Path) -> list[str]:
+    """What a fresh interpreter running ``code`` leaves under ``home``'s cache."""
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}  # set by this process's import
+    env["HOME"] = str(home)
+    for name in ("XDG_CACHE_HOME", "CI", "GITHUB_ACTIONS", "TF_BUILD"):  # onnxruntime stays quiet on CI
+        env.pop(name, None)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120, capture_output=True)
+    return sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+
+
+def test_the_line_side_sends_no_onnxruntime_telemetry(tmp_path: Path) -> None:
+    model = ROOT / "models" / "demo-surface"
+    opened = f"import onnxruntime; onnxruntime.InferenceSession({str(model / 'v1' / 'model.onnx')!r})"
+    plain = _cache_after(opened, tmp_path / "plain")
+    if not plain:
+        pytest.skip("this onnxruntime collects no telemetry, so there is nothing to switch off")
+    ours = _cache_after("from pathlib import Path; from factory_ai.runtime import load_model; "
+                        f"load_model(Path({str(model / 'v1')!r}))", tmp_path / "ours")
+    assert ours == [], f"onnxruntime wrote its telemetry store: {ours}"
