@@ -404,3 +404,25 @@ def test_host_book_types_from_births_and_one_bad_metric_costs_only_itself() -> N
     got = book.read(spb.parse_topic("spBv1.0/g/NDATA/e"), data.SerializeToString())
     assert [(n, v) for n, _, v in got.points] == [("Level", -9.0), ("Late", 2.5)]
     assert not got.rebirth and book.state()["nodes"]["g/e"]["bdSeq"] == 3
+
+
+def test_the_host_book_is_bounded_against_invented_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spb.HostBook, "MAX_NODES", 2)
+    monkeypatch.setattr(spb.HostBook, "MAX_DEVICES", 1)
+    monkeypatch.setattr(spb.HostBook, "MAX_HOSTS", 1)
+    book = spb.HostBook()
+    birth = spb.encode([("bdSeq", None, spb.INT64, 0), ("Level", 1, spb.DOUBLE, 1.0)], seq=0)
+    for edge in ("a", "b"):
+        assert book.read(spb.parse_topic(f"spBv1.0/g/NBIRTH/{edge}"), birth).points
+    with pytest.raises(ValueError, match="2 edge nodes are known already"):
+        book.read(spb.parse_topic("spBv1.0/g/NBIRTH/c"), birth)
+    assert book.read(spb.parse_topic("spBv1.0/g/DBIRTH/a/pump"), spb.encode([("Flow", 2, spb.DOUBLE, 3.0)], seq=1))
+    with pytest.raises(ValueError, match="devices under edge node g/a"):
+        book.read(spb.parse_topic("spBv1.0/g/DBIRTH/a/fan"), spb.encode([("Speed", 3, spb.DOUBLE, 4.0)], seq=2))
+    book.read(spb.parse_topic("spBv1.0/STATE/scada"), b'{"online": true}')
+    with pytest.raises(ValueError, match="1 host applications"):
+        book.read(spb.parse_topic("spBv1.0/STATE/intruder"), b'{"online": true}')
+    # the names already known go on as before
+    data = spb.encode([(None, 1, spb.DOUBLE, 2.0)], seq=1)
+    assert [v for _, _, v in book.read(spb.parse_topic("spBv1.0/g/NDATA/b"), data).points] == [2.0]
+    assert sorted(book.state()["nodes"]) == ["g/a", "g/b"] and book.state()["hosts"] == {"scada": True}

@@ -263,20 +263,34 @@ class HostBook:
     (a message was lost) or when data names an alias no birth declared.
     """
 
+    # A plant has tens or hundreds of edge nodes. The book is kept for months, and every name in
+    # it comes from a topic anyone on the broker can publish to, so it is bounded: a publisher
+    # that invents names costs its messages, not the daemon's memory.
+    MAX_NODES = 10_000
+    MAX_DEVICES = 10_000  # per edge node
+    MAX_HOSTS = 1_000
+
     def __init__(self) -> None:
         self.nodes: dict[str, NodeState] = {}
         self.hosts: dict[str, bool] = {}
         self._lock = threading.Lock()
 
     def read(self, where: Topic, data: bytes) -> Values | None:
+        """The message's values; ValueError for a payload that cannot be read or a name past the bounds."""
         if where.kind == "STATE":
-            self.hosts[where.host or ""] = _host_online(data)
+            online = _host_online(data)
+            with self._lock:
+                _admit(self.hosts, where.host or "", self.MAX_HOSTS, "host applications")
+                self.hosts[where.host or ""] = online
             return None
         if where.kind in ("NCMD", "DCMD"):
             return None  # commands to edge nodes, not data
         payload = decode(data)
         with self._lock:
+            _admit(self.nodes, where.node, self.MAX_NODES, "edge nodes")
             node = self.nodes.setdefault(where.node, NodeState())
+            if where.device is not None:
+                _admit(node.devices, where.device, self.MAX_DEVICES, f"devices under edge node {where.node}")
             return self._read(node, where, payload)
 
     def _read(self, node: NodeState, where: Topic, payload: Any) -> Values:
@@ -357,6 +371,11 @@ class HostBook:
                 out += [{"what": f"Sparkplug device {key}/{d}", "reason": "death certificate (DDEATH)"}
                         for d, up in sorted(node.devices.items()) if not up]
         return out
+
+
+def _admit(known: Mapping[str, Any], name: str, bound: int, what: str) -> None:
+    if name not in known and len(known) >= bound:
+        raise ValueError(f"{name!r} not tracked: {bound:,} {what} are known already (a publisher inventing names?)")
 
 
 def _typed(where: Topic, name: str) -> str:
