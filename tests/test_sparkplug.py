@@ -426,3 +426,17 @@ def test_the_host_book_is_bounded_against_invented_names(monkeypatch: pytest.Mon
     data = spb.encode([(None, 1, spb.DOUBLE, 2.0)], seq=1)
     assert [v for _, _, v in book.read(spb.parse_topic("spBv1.0/g/NDATA/b"), data).points] == [2.0]
     assert sorted(book.state()["nodes"]) == ["g/a", "g/b"] and book.state()["hosts"] == {"scada": True}
+
+
+def test_an_array_sent_to_a_single_value_field_is_counted() -> None:
+    connector = MqttConnector(Mqtt.model_validate({
+        "kind": "mqtt", "name": "scada", "payload": "sparkplug_b",
+        "fields": [{"field": "Motor/Temp", "sensor": "motor_temp"}, {"field": "Flow", "sensor": "flow"}]}), writer=None)
+    connector.readings("spBv1.0/plant1/NBIRTH/gw-1", spb.encode([("bdSeq", None, spb.INT64, 0)], seq=0))
+    data = spb.Payload(timestamp=T0, seq=1)
+    spb.set_value(data.metrics.add(name="Motor/Temp"), spb.FLOAT_ARRAY, [61.0] * 8)
+    spb.set_value(data.metrics.add(name="Flow"), spb.DOUBLE, 3.5)
+    spb.set_value(data.metrics.add(name="Unasked"), spb.FLOAT_ARRAY, [1.0] * 8)
+    readings = connector.readings("spBv1.0/plant1/DDATA/gw-1/pump-07", data.SerializeToString())
+    assert [(r.sensor, r.value) for r in readings] == [("flow", 3.5)]
+    assert connector.state.malformed == 1  # Motor/Temp; an array no field asks for is not counted

@@ -161,7 +161,10 @@ class MqttConnector(Connector):
                 except ValueError as exc:
                     self.malformed(f"message on {topic}: {exc}")  # one bad snapshot costs only itself
             elif not isinstance(value, float):
-                continue  # an array no field reads as a waveform is not a reading
+                if mapping is not None:  # the field was meant to be read, and nothing would say why it is not
+                    self.malformed(f"message on {topic}: metric {name!r} is an array of {len(value)} values, but "
+                                   f"its field reads single values (mode = \"accelerometer\" reads waveforms)")
+                continue  # an array that no field asks for is not a reading
             elif mapping is not None:
                 out.append(SensorReading(asset, mapping.sensor, ts, value, mapping.unit))
             else:
