@@ -58,7 +58,7 @@ install-runtime: | $(BIN)/python
 install-gpu: install
 	$(BIN)/python -m pip uninstall --yes --quiet onnxruntime onnxruntime-gpu
 	$(PIP) onnxruntime-gpu
-	$(BIN)/python -c "import onnxruntime as o; print('onnxruntime providers:', o.get_available_providers())"
+	ORT_DISABLE_TELEMETRY=1 $(BIN)/python -c "import onnxruntime as o; print('onnxruntime providers:', o.get_available_providers())"
 
 # PostgreSQL and Mosquitto for the tests that use real servers, Chromium for the tests that open
 # pages in a real browser. Neither server is started here; the tests start private instances on

@@ -9,8 +9,9 @@ import os as _os
 # onnxruntime (1.29 on) collects usage telemetry on Linux too: importing it writes a device id
 # and an event database under ~/.cache/Microsoft and queues uploads to Microsoft. A plant's
 # line-side machine must not phone out, and many have no route to do so. The switch is read
-# once, when onnxruntime is first imported, which is always after this package's own import;
-# an operator who wants telemetry sets the variable themselves.
+# once, when onnxruntime is first imported: every factory-ai command imports this package
+# first (the systemd unit and the images set it as well, for anything else that imports
+# onnxruntime). An operator who wants telemetry sets the variable themselves.
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __version__ = "0.1.0"

@@ -116,3 +116,11 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     # verify exits 0 even for a unit it had to ignore lines of; what it says about the file counts.
     problems = [line for line in (done.stdout + done.stderr).splitlines() if "factory-ai.service" in line]
     assert done.returncode == 0 and not problems, done.stdout + done.stderr
+
+
+def test_every_deployment_switches_onnxruntime_telemetry_off() -> None:
+    """The package sets it for its own commands; the unit and the images set it for anything else
+    that imports onnxruntime first (a health probe, an operator's script)."""
+    for where in ("systemd/factory-ai.service", "Dockerfile.runtime", "Dockerfile.train"):
+        text = (DEPLOY / where).read_text()
+        assert "ORT_DISABLE_TELEMETRY=1" in text, where
