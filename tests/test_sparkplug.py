@@ -407,25 +407,36 @@ def test_host_book_types_from_births_and_one_bad_metric_costs_only_itself() -> N
 
 
 def test_the_host_book_is_bounded_against_invented_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New nodes, hosts and names past the bounds are refused and change nothing; a device's
+    rebirth replaces what it declared, so births repeated for ever do not fill the book."""
     monkeypatch.setattr(spb.HostBook, "MAX_NODES", 2)
-    monkeypatch.setattr(spb.HostBook, "MAX_DEVICES", 1)
+    monkeypatch.setattr(spb.HostBook, "MAX_NAMES", 12)
     monkeypatch.setattr(spb.HostBook, "MAX_HOSTS", 1)
     book = spb.HostBook()
     birth = spb.encode([("bdSeq", None, spb.INT64, 0), ("Level", 1, spb.DOUBLE, 1.0)], seq=0)
     for edge in ("a", "b"):
         assert book.read(spb.parse_topic(f"spBv1.0/g/NBIRTH/{edge}"), birth).points
-    with pytest.raises(ValueError, match="2 edge nodes are known already"):
+    with pytest.raises(ValueError, match="2 edge nodes are held already"):
         book.read(spb.parse_topic("spBv1.0/g/NBIRTH/c"), birth)
-    assert book.read(spb.parse_topic("spBv1.0/g/DBIRTH/a/pump"), spb.encode([("Flow", 2, spb.DOUBLE, 3.0)], seq=1))
-    with pytest.raises(ValueError, match="devices under edge node g/a"):
-        book.read(spb.parse_topic("spBv1.0/g/DBIRTH/a/fan"), spb.encode([("Speed", 3, spb.DOUBLE, 4.0)], seq=2))
+    held = book.state()["names"]
+    assert held == 6  # per node: the alias of Level, the types of bdSeq and Level
+    for seq in range(1, 30):  # the same device reborn again and again
+        pump = spb.encode([("Flow", 2, spb.DOUBLE, 3.0)], seq=seq % 256)
+        assert book.read(spb.parse_topic("spBv1.0/g/DBIRTH/a/pump"), pump).points
+    assert book.state()["names"] == held + 3  # its alias, its type and the device itself, once
+    many = spb.encode([(f"M{i}", 10 + i, spb.DOUBLE, 0.0) for i in range(3)], seq=30)
+    with pytest.raises(ValueError, match="12 names"):
+        book.read(spb.parse_topic("spBv1.0/g/DBIRTH/a/fan"), many)
+    assert "fan" not in book.state()["nodes"]["g/a"]["devices"] and book.state()["names"] == held + 3
     book.read(spb.parse_topic("spBv1.0/STATE/scada"), b'{"online": true}')
     with pytest.raises(ValueError, match="1 host applications"):
         book.read(spb.parse_topic("spBv1.0/STATE/intruder"), b'{"online": true}')
-    # the names already known go on as before
+    # what is already known goes on as before, and /health says how much was refused
     data = spb.encode([(None, 1, spb.DOUBLE, 2.0)], seq=1)
     assert [v for _, _, v in book.read(spb.parse_topic("spBv1.0/g/NDATA/b"), data).points] == [2.0]
-    assert sorted(book.state()["nodes"]) == ["g/a", "g/b"] and book.state()["hosts"] == {"scada": True}
+    state = book.state()
+    assert sorted(state["nodes"]) == ["g/a", "g/b"] and state["hosts"] == {"scada": True}
+    assert state["refused_book_full"] == 3
 
 
 def test_an_array_sent_to_a_single_value_field_is_counted() -> None:

@@ -241,6 +241,10 @@ class NodeState:
                 "seq_gaps": self.seq_gaps, "devices": dict(self.devices), "since": round(self.since, 3),
                 **({} if self.online else {"reason": self.reason})}
 
+    def names(self) -> int:
+        """What this node holds in the book: its aliases, its metrics' types and its devices."""
+        return len(self.aliases) + len(self.types) + len(self.devices)
+
 
 @dataclass
 class Values:
@@ -263,35 +267,63 @@ class HostBook:
     (a message was lost) or when data names an alias no birth declared.
     """
 
-    # A plant has tens or hundreds of edge nodes. The book is kept for months, and every name in
-    # it comes from a topic anyone on the broker can publish to, so it is bounded: a publisher
-    # that invents names costs its messages, not the daemon's memory.
+    # The book is kept for months, and every name in it comes from a message anyone on the broker
+    # can publish, so it is bounded: a publisher that invents nodes, devices or metrics costs
+    # its own messages, not the daemon's memory. A plant's Sparkplug namespace (hundreds of edge
+    # nodes, thousands of devices, a few names per metric) fits well inside; the names cost
+    # some 200 bytes each, so a full book holds about 40 MB.
     MAX_NODES = 10_000
-    MAX_DEVICES = 10_000  # per edge node
+    MAX_NAMES = 200_000  # aliases, metric types and devices of all edge nodes together
     MAX_HOSTS = 1_000
 
     def __init__(self) -> None:
         self.nodes: dict[str, NodeState] = {}
         self.hosts: dict[str, bool] = {}
+        self.refused = 0  # messages refused because the book was full
+        self._names = 0  # the sum of every node's names()
         self._lock = threading.Lock()
 
     def read(self, where: Topic, data: bytes) -> Values | None:
-        """The message's values; ValueError for a payload that cannot be read or a name past the bounds."""
+        """The message's values; ValueError for a payload that cannot be read or a book that is full
+        (a refused message changes nothing)."""
         if where.kind == "STATE":
             online = _host_online(data)
+            host = where.host or ""
             with self._lock:
-                _admit(self.hosts, where.host or "", self.MAX_HOSTS, "host applications")
-                self.hosts[where.host or ""] = online
+                if host not in self.hosts and len(self.hosts) >= self.MAX_HOSTS:
+                    self._refuse(f"host application {host!r}", f"{self.MAX_HOSTS:,} host applications")
+                self.hosts[host] = online
             return None
         if where.kind in ("NCMD", "DCMD"):
             return None  # commands to edge nodes, not data
         payload = decode(data)
         with self._lock:
-            _admit(self.nodes, where.node, self.MAX_NODES, "edge nodes")
-            node = self.nodes.setdefault(where.node, NodeState())
-            if where.device is not None:
-                _admit(node.devices, where.device, self.MAX_DEVICES, f"devices under edge node {where.node}")
-            return self._read(node, where, payload)
+            node = self.nodes.get(where.node)
+            if node is None and len(self.nodes) >= self.MAX_NODES:
+                self._refuse(f"edge node {where.node!r}", f"{self.MAX_NODES:,} edge nodes")
+            held = 0 if node is None else node.names()
+            if where.kind == "NBIRTH":
+                kept = held - len(node.aliases) - len(node.types) if node is not None else 0
+            elif where.kind == "DBIRTH" and node is not None:
+                kept = held - len(_device_types(node, where.device))
+            else:
+                kept = held
+            coming = 2 * len(payload.metrics) + 1 if where.kind in ("NBIRTH", "DBIRTH") else 1  # at most
+            if self._names - held + kept + coming > self.MAX_NAMES:
+                self._refuse(f"message from {where.node!r}", f"{self.MAX_NAMES:,} names (aliases, metrics, devices)")
+            if node is None:
+                node = self.nodes[where.node] = NodeState()
+            if where.kind == "DBIRTH":  # a device's birth replaces what it declared before
+                for key in _device_types(node, where.device):
+                    del node.types[key]
+            try:
+                return self._read(node, where, payload)
+            finally:
+                self._names += node.names() - held
+
+    def _refuse(self, what: str, bound: str) -> None:
+        self.refused += 1
+        raise ValueError(f"{what} not tracked: {bound} are held already (a publisher inventing names?)")
 
     def _read(self, node: NodeState, where: Topic, payload: Any) -> Values:
         out = Values(where.node, where.device, [])
@@ -358,7 +390,8 @@ class HostBook:
     def state(self) -> dict[str, Any]:
         with self._lock:
             return {"nodes": {k: v.as_dict() for k, v in sorted(self.nodes.items())}, "hosts": dict(self.hosts),
-                    "seq_gaps": sum(n.seq_gaps for n in self.nodes.values())}
+                    "seq_gaps": sum(n.seq_gaps for n in self.nodes.values()), "names": self._names,
+                    **({"refused_book_full": self.refused} if self.refused else {})}
 
     def down(self) -> list[dict[str, str]]:
         """Each edge node or device that is known and offline, for the ``connector_down`` rule."""
@@ -373,9 +406,10 @@ class HostBook:
         return out
 
 
-def _admit(known: Mapping[str, Any], name: str, bound: int, what: str) -> None:
-    if name not in known and len(known) >= bound:
-        raise ValueError(f"{name!r} not tracked: {bound:,} {what} are known already (a publisher inventing names?)")
+def _device_types(node: NodeState, device: str | None) -> list[str]:
+    """The keys of ``node.types`` that one device's birth declared."""
+    prefix = f"{device or ''}\x00"
+    return [key for key in node.types if key.startswith(prefix)]
 
 
 def _typed(where: Topic, name: str) -> str:
