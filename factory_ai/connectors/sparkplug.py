@@ -270,8 +270,9 @@ class HostBook:
     # The book is kept for months, and every name in it comes from a message anyone on the broker
     # can publish, so it is bounded: a publisher that invents nodes, devices or metrics costs
     # its own messages, not the daemon's memory. A plant's Sparkplug namespace (hundreds of edge
-    # nodes, thousands of devices, a few names per metric) fits well inside; the names cost
-    # some 200 bytes each, so a full book holds about 40 MB.
+    # nodes, thousands of devices, two names per metric) fits well inside. A name costs about
+    # 125 bytes (measured with tracemalloc: 20,101 names of 40-character metrics in 2.5 MB), so
+    # a full book holds some 25 MB.
     MAX_NODES = 10_000
     MAX_NAMES = 200_000  # aliases, metric types and devices of all edge nodes together
     MAX_HOSTS = 1_000
