@@ -145,4 +145,3 @@ def test_a_process_that_is_not_the_command_is_never_replaced(monkeypatch: pytest
     assert memory.system_malloc_command() is None  # pytest's process calls the CLI in-process
     monkeypatch.setattr(sys, "argv", ["factory-ai", "run"])  # as tests/test_torch_free.py's probe does
     assert memory.system_malloc_command() is None
-

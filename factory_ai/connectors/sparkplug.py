@@ -303,20 +303,18 @@ class HostBook:
             if node is None and len(self.nodes) >= self.MAX_NODES:
                 self._refuse(f"edge node {where.node!r}", f"{self.MAX_NODES:,} edge nodes")
             held = 0 if node is None else node.names()
+            stale = _device_types(node, where.device) if where.kind == "DBIRTH" and node is not None else []
             if where.kind == "NBIRTH":
                 kept = held - len(node.aliases) - len(node.types) if node is not None else 0
-            elif where.kind == "DBIRTH" and node is not None:
-                kept = held - len(_device_types(node, where.device))
             else:
-                kept = held
+                kept = held - len(stale)
             coming = 2 * len(payload.metrics) + 1 if where.kind in ("NBIRTH", "DBIRTH") else 1  # at most
             if self._names - held + kept + coming > self.MAX_NAMES:
                 self._refuse(f"message from {where.node!r}", f"{self.MAX_NAMES:,} names (aliases, metrics, devices)")
             if node is None:
                 node = self.nodes[where.node] = NodeState()
-            if where.kind == "DBIRTH":  # a device's birth replaces what it declared before
-                for key in _device_types(node, where.device):
-                    del node.types[key]
+            for key in stale:  # a device's birth replaces what it declared before
+                del node.types[key]
             try:
                 return self._read(node, where, payload)
             finally:

@@ -15,8 +15,9 @@ long-lived object that another thread allocates during the burst then pins its a
 hour-long soak saw RSS climb 1.5-2 MB at every broker restart, never to come down. On the C
 library's malloc the same freed memory is returned page by page at the next trim: with five
 restarts in nine minutes RSS went up and down instead of climbing at each one (+9.6 MB/h
-against pymalloc's +22.3 over those minutes; ``bench/soak.py``, see the README). So ``factory-ai run`` starts itself again with ``PYTHONMALLOC=malloc``
-(``system_malloc_command``) unless the operator chose an allocator.
+against pymalloc's +22.3 over those minutes; ``bench/soak.py``, see the README). So
+``factory-ai run`` starts itself again with ``PYTHONMALLOC=malloc`` (``system_malloc_command``)
+unless the operator chose an allocator.
 
 The daemon also caps malloc's arenas (``limit_arenas``). glibc gives each new thread an arena
 of its own, up to eight per core; the daemon runs some twenty threads (connectors, writer, API

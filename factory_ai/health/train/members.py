@@ -21,7 +21,8 @@ of it each sensor explains (see ``health.model``).
   member; the autoencoder, which rebuilds the whole window, still sees it. Sensors are named
   by reconstruction-based contributions (Alcalá and Qin, 2009): how much of the index would
   vanish if that sensor alone were corrected, ``(M z)_j² / M_jj``. Unlike splitting T² term by
-  term, this does not smear a fault onto sensors that did not move. The shares, not the sum, are what the line side uses.
+  term, this does not smear a fault onto sensors that did not move. The shares, not the sum,
+  are what the line side uses.
 - :class:`AutoencoderMember`: a dense autoencoder over the flattened window, trained to rebuild
   normal windows through a narrow middle; its squared rebuilding error per sensor is the
   contribution. It holds relations between sensors and over time that a plane cannot.
