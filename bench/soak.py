@@ -14,7 +14,8 @@ for ``--minutes`` by
 and, unless ``--no-faults``: the broker restarted at 25 % and 60 % of the run, the inspection
 model promoted (a new version) at 40 %, and with ``--postgres`` the database stopped for 60 s
 at 50 %. Every 10 s it samples the daemon's RSS, open file descriptors, threads, ingest queue
-depth and spool size. At the end it drains the daemon, stops it with SIGTERM and counts.
+depth, spool size, and its heap as ``/metrics`` gives it (malloc's live and free bytes, SQLite's
+caches), which tells a leak from fragmentation when RSS grows. At the end it drains the daemon, stops it with SIGTERM and counts.
 
 It prints: readings published (acknowledged by the broker) against readings stored, verdicts
 asked for against inspections stored (zero lost is the target), RSS growth per hour after the
@@ -232,6 +233,27 @@ def scrape(api: str, stop: threading.Event, load: Load) -> None:
                 load.scrape_failures += 1
 
 
+HEAP_KINDS = ("malloc_in_use", "malloc_free", "sqlite")
+
+
+def heap(api: str) -> dict[str, float]:
+    """The daemon's ``factory_ai_memory_bytes`` gauges in MB (NaN where missing): whether RSS
+    grows with live blocks, with free blocks malloc keeps, or with SQLite's caches."""
+    import httpx
+
+    figures = dict.fromkeys(HEAP_KINDS, float("nan"))
+    try:
+        text = httpx.get(f"{api}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return figures
+    for line in text.splitlines():
+        if line.startswith('factory_ai_memory_bytes{kind="'):
+            kind, value = line[len('factory_ai_memory_bytes{kind="'):].split('"}')
+            if kind in figures:
+                figures[kind] = float(value) / 2**20
+    return figures
+
+
 def health(api: str) -> dict[str, Any] | None:
     import httpx
 
@@ -280,9 +302,15 @@ def plot(samples: list[dict[str, float]], load: Load, path: Path, warmup: float)
     import matplotlib.pyplot as plt
 
     t = np.array([s["t"] for s in samples]) / 60
-    fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(9, 12), sharex=True)
     axes[0].plot(t, [s["rss_mb"] for s in samples], color="#1f77b4")
     axes[0].set_ylabel("RSS MB")
+    for kind, colour in zip(HEAP_KINDS, ("#2ca02c", "#ff7f0e", "#9467bd"), strict=True):
+        values = np.array([s.get(kind, np.nan) for s in samples])  # change since the first sample
+        axes[4].plot(t, values - (values[np.isfinite(values)][0] if np.isfinite(values).any() else 0), color=colour,
+                     label=kind.replace("_", " "))
+    axes[4].set_ylabel("MB since start")
+    axes[4].legend(loc="upper left")
     axes[1].plot(t, [s["fds"] for s in samples], label="open files")
     axes[1].plot(t, [s["threads"] for s in samples], label="threads")
     axes[1].legend(loc="upper left")
@@ -293,14 +321,14 @@ def plot(samples: list[dict[str, float]], load: Load, path: Path, warmup: float)
         lt, ms = np.array(load.latencies).T
         axes[3].plot(lt / 60, ms, ".", markersize=2, color="#555")
     axes[3].set_ylabel("verdict ms (upload)")
-    axes[3].set_xlabel("minutes")
+    axes[-1].set_xlabel("minutes")
     for ax in axes:
         ax.axvspan(0, warmup / 60, color="#eee")
         for when, _ in load.faults:
             ax.axvline(when / 60, color="#d62728", lw=0.8)
     for when, what in load.faults:
         axes[0].annotate(what, (when / 60, axes[0].get_ylim()[1]), fontsize=7, rotation=90, va="top")
-    fig.suptitle("factory-ai soak: RSS, files, threads, queues, latency (grey: warm-up; red: faults)")
+    fig.suptitle("factory-ai soak: RSS, files, threads, queues, latency, heap (grey: warm-up; red: faults)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -395,7 +423,8 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
                 state = health(api) or {}
                 ingest = state.get("ingest", {})
                 sample = {"t": now, **proc_sample(process.pid), "queue": ingest.get("queue_depth", float("nan")),
-                          "spooled": ingest.get("spooled", float("nan")), "accepted": ingest.get("accepted", 0)}
+                          "spooled": ingest.get("spooled", float("nan")), "accepted": ingest.get("accepted", 0),
+                          **heap(api)}
                 samples.append(sample)
                 if now >= warmup and "after_warmup" not in maps:
                     maps["after_warmup"] = rss_by_mapping(process.pid)
@@ -403,7 +432,8 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
                     maps["end"] = rss_by_mapping(process.pid)
                 say(f"  {now / 60:5.1f} min  RSS {sample['rss_mb']:6.1f} MB  fds {sample['fds']:3d}  threads "
                     f"{sample['threads']:3d}  queue {sample['queue']}  spooled {sample['spooled']}  stored/accepted "
-                    f"{sample['accepted']}")
+                    f"{sample['accepted']}  malloc in use {sample['malloc_in_use']:.1f} free {sample['malloc_free']:.1f} "
+                    f"sqlite {sample['sqlite']:.2f} MB")
                 next_sample += 10.0
             time.sleep(0.5)
         stop.set()
@@ -442,6 +472,8 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
         "rss_start_mb": measured[0]["rss_mb"] if measured else None,
         "rss_end_mb": measured[-1]["rss_mb"] if measured else None,
         "rss_growth_mb_per_hour": slope_per_hour(samples, "rss_mb", warmup),
+        "heap_mb": {kind: (measured[0][kind], measured[-1][kind], slope_per_hour(samples, kind, warmup))
+                    for kind in HEAP_KINDS} if measured else {},
         "fds": (measured[0]["fds"], measured[-1]["fds"]) if measured else None,
         "fds_max": max(s["fds"] for s in measured) if measured else None,
         "threads": (measured[0]["threads"], measured[-1]["threads"]) if measured else None,
@@ -489,6 +521,10 @@ def main() -> int:
           f"{f['verdicts_lost']:,}  (target 0); uploads failed {f['uploads_failed']}")
     print(f"RSS after the {f['warmup_seconds'] / 60:.0f}-min warm-up: {f['rss_start_mb']:.1f} -> {f['rss_end_mb']:.1f} "
           f"MB, growth {'-' if growth is None else f'{growth:+.1f}'} MB/h  (target <= 5)")
+    if f["heap_mb"]:
+        print("heap after the warm-up (MB, start -> end, per hour): " + "; ".join(
+            f"{kind.replace('_', ' ')} {a:.1f} -> {b:.1f}, {'-' if h is None else f'{h:+.1f}'}/h"
+            for kind, (a, b, h) in f["heap_mb"].items()))
     if f["rss_grown_by_mapping"]:
         print("RSS change by mapping, warm-up to end: "
               + ", ".join(f"{name} {mb:+.1f} MB" for name, mb in f["rss_grown_by_mapping"]))

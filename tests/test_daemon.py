@@ -12,6 +12,7 @@ import pytest
 
 from factory_ai.config import load_settings
 from factory_ai.connectors.config import load_file
+from factory_ai.daemon import memory
 from factory_ai.daemon.service import Daemon
 from tests.conftest import ROOT
 from tests.servers import wait_until
@@ -129,6 +130,9 @@ def test_api_inspection_scoring_and_metrics(daemon: Daemon, sample_images: Path,
     assert 'factory_ai_connector_up{connector="camera",kind="image-folder"} 1.0' in metrics
     assert "factory_ai_inference_seconds_bucket" in metrics and "factory_ai_readings_per_second" in metrics
     assert 'factory_ai_inspection_seconds_count{source="http"} 2.0' in metrics
+    if memory._LIBC is not None and hasattr(memory._LIBC, "mallinfo2"):  # the heap, for a soak to read
+        assert 'factory_ai_memory_bytes{kind="malloc_in_use"}' in metrics
+        assert 'factory_ai_memory_bytes{kind="malloc_free"}' in metrics
     assert client.get(_url(daemon, "/openapi.json")).json()["info"]["title"] == "factory-ai"
 
 

@@ -145,3 +145,25 @@ def test_a_process_that_is_not_the_command_is_never_replaced(monkeypatch: pytest
     assert memory.system_malloc_command() is None  # pytest's process calls the CLI in-process
     monkeypatch.setattr(sys, "argv", ["factory-ai", "run"])  # as tests/test_torch_free.py's probe does
     assert memory.system_malloc_command() is None
+
+
+@pytest.mark.skipif(getattr(memory._LIBC, "mallinfo2", None) is None, reason="mallinfo2 needs glibc 2.33 or later")
+def test_the_heap_figures_follow_live_blocks_and_sqlites_caches(tmp_path: Path) -> None:
+    import sqlite3
+
+    before = memory.heap()
+    blocks = [bytes(2000) for _ in range(10_000)]  # 20 MB, above pymalloc's 512 bytes: straight from malloc
+    during = memory.heap()
+    assert during["malloc_in_use"] - before["malloc_in_use"] > 18 * 2**20
+    del blocks
+    assert memory.heap()["malloc_in_use"] - before["malloc_in_use"] < 2 * 2**20
+
+    connection = sqlite3.connect(tmp_path / "t.db")
+    connection.execute("CREATE TABLE t (v BLOB)")
+    connection.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+                       "INSERT INTO t SELECT randomblob(400) FROM n")
+    filled = memory.heap()["sqlite"]
+    connection.execute("PRAGMA shrink_memory")
+    assert filled - memory.heap()["sqlite"] > 1 * 2**20  # the page cache SQLite gave back
+    connection.close()
+

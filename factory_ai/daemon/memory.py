@@ -81,6 +81,45 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
         return False
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap() -> dict[str, int] | None:
+    """What the process's memory is made of, in bytes, for the daemon's metrics.
+
+    ``malloc_in_use``: live blocks (Python's objects on malloc, onnxruntime's, SQLite's);
+    ``malloc_free``: freed blocks malloc still holds in its arenas; ``sqlite``: SQLite's own heap
+    (page caches, prepared statements, schemas), part of ``malloc_in_use``. RSS alone cannot tell
+    a leak (in use grows) from fragmentation (free grows) or from SQLite's caches; these can.
+    A figure this C library or SQLite build does not give is left out; None when neither does."""
+    figures: dict[str, int] = {}
+    mallinfo2 = getattr(_LIBC, "mallinfo2", None)  # glibc 2.33 and later
+    if mallinfo2 is not None:
+        mallinfo2.restype = _MallInfo2
+        info = mallinfo2()
+        figures["malloc_in_use"] = info.uordblks + info.hblkhd
+        figures["malloc_free"] = info.fordblks
+    if (used := _sqlite_memory_used()) is not None:
+        figures["sqlite"] = used
+    return figures or None
+
+
+def _sqlite_memory_used() -> int | None:
+    # The SQLite that Python's sqlite3 module runs on: its extension module, whose dependencies
+    # dlsym searches too (a shared libsqlite3, or one linked in statically and exported).
+    module = sys.modules.get("_sqlite3")
+    if module is None or not getattr(module, "__file__", None):
+        return None
+    try:
+        used = ctypes.CDLL(module.__file__).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return int(used())
+
+
 def allocator() -> str:
     """Which allocator Python's objects come from in this process: ``malloc`` or ``pymalloc``
     (Python's default; ``pymalloc_debug`` and the like are reported as set)."""

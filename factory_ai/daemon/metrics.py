@@ -13,6 +13,8 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from factory_ai.daemon import memory
+
 
 class Source(Protocol):
     """What the collector reads at scrape time (the daemon is one)."""
@@ -86,3 +88,10 @@ class _DaemonCollector:
         yield up
         yield received
         yield malformed
+        if (figures := memory.heap()) is not None:
+            heap = GaugeMetricFamily("factory_ai_memory_bytes", "The daemon's memory by kind: malloc_in_use (live), "
+                                     "malloc_free (freed, held by malloc), sqlite (SQLite's caches, within in use).",
+                                     labels=["kind"])
+            for kind, value in figures.items():
+                heap.add_metric([kind], float(value))
+            yield heap
