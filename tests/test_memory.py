@@ -167,15 +167,3 @@ def test_the_heap_figures_follow_live_blocks_and_sqlites_caches(tmp_path: Path) 
     assert filled - memory.heap()["sqlite"] > 1 * 2**20  # the page cache SQLite gave back
     connection.close()
 
-
-def test_the_sqlite_pool_hands_out_the_connection_returned_last(tmp_path: Path) -> None:
-    from factory_ai.store.engine import make_engine
-
-    engine = make_engine(f"sqlite:///{tmp_path / 't.db'}")
-    first, second = engine.connect(), engine.connect()
-    returned_last = second.connection.dbapi_connection
-    first.close()
-    second.close()  # taken in turn, the next checkout would be first's
-    with engine.connect() as again:
-        assert again.connection.dbapi_connection is returned_last
-    engine.dispose()

@@ -11,11 +11,6 @@ its next transaction), but the memory stays: the hour-long soak saw RSS rise in 
 2 MB as one pooled connection after another served a large read. So a connection returned to
 the pool frees its cache once a minute (``PRAGMA shrink_memory``), and the daemon's periodic
 ``malloc_trim`` hands the pages back.
-
-The pool also hands out the connection returned last (LIFO) rather than the one idle longest.
-Taken in turn, every pooled connection refills its page cache between shrinks and allocates its
-memory from whichever thread's arena it is used on; taken last-in-first-out, the daemon's
-steady traffic runs on one or two warm connections and the rest, opened at a burst, stay idle.
 """
 
 from __future__ import annotations
@@ -43,8 +38,6 @@ def make_engine(url: str, echo: bool = False) -> Engine:
             except OSError as exc:
                 raise StoreError(f"cannot create the folder for SQLite database {database}: {exc.strerror}") from exc
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        if database and database != ":memory:":  # a file has a pool (memory: one connection per thread)
-            kwargs["pool_use_lifo"] = True  # see above
         engine = create_engine(parsed, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _sqlite_shrink)
