@@ -15,7 +15,8 @@ and, unless ``--no-faults``: the broker restarted at 25 % and 60 % of the run, t
 model promoted (a new version) at 40 %, and with ``--postgres`` the database stopped for 60 s
 at 50 %. Every 10 s it samples the daemon's RSS, open file descriptors, threads, ingest queue
 depth, spool size, and its heap as ``/metrics`` gives it (malloc's live and free bytes, SQLite's
-caches), which tells a leak from fragmentation when RSS grows. At the end it drains the daemon, stops it with SIGTERM and counts.
+caches), which tells a leak from fragmentation when RSS grows. At the end it drains the daemon,
+stops it with SIGTERM and counts.
 
 It prints: readings published (acknowledged by the broker) against readings stored, verdicts
 asked for against inspections stored (zero lost is the target), RSS growth per hour after the

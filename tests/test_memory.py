@@ -166,4 +166,3 @@ def test_the_heap_figures_follow_live_blocks_and_sqlites_caches(tmp_path: Path) 
     connection.execute("PRAGMA shrink_memory")
     assert filled - memory.heap()["sqlite"] > 1 * 2**20  # the page cache SQLite gave back
     connection.close()
-
