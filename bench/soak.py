@@ -433,8 +433,8 @@ def soak(minutes: float, out: Path, *, postgres: bool = False, faults: bool = Tr
                     maps["end"] = rss_by_mapping(process.pid)
                 say(f"  {now / 60:5.1f} min  RSS {sample['rss_mb']:6.1f} MB  fds {sample['fds']:3d}  threads "
                     f"{sample['threads']:3d}  queue {sample['queue']}  spooled {sample['spooled']}  stored/accepted "
-                    f"{sample['accepted']}  malloc in use {sample['malloc_in_use']:.1f} free {sample['malloc_free']:.1f} "
-                    f"sqlite {sample['sqlite']:.2f} MB")
+                    f"{sample['accepted']}  malloc in use {sample['malloc_in_use']:.1f} free "
+                    f"{sample['malloc_free']:.1f} sqlite {sample['sqlite']:.2f} MB")
                 next_sample += 10.0
             time.sleep(0.5)
         stop.set()
