@@ -241,17 +241,18 @@ def heap(api: str) -> dict[str, float]:
     """The daemon's ``factory_ai_memory_bytes`` gauges in MB (NaN where missing): whether RSS
     grows with live blocks, with free blocks malloc keeps, or with SQLite's caches."""
     import httpx
+    from prometheus_client.parser import text_string_to_metric_families
 
     figures = dict.fromkeys(HEAP_KINDS, float("nan"))
     try:
         text = httpx.get(f"{api}/metrics", timeout=5).text
     except httpx.HTTPError:
         return figures
-    for line in text.splitlines():
-        if line.startswith('factory_ai_memory_bytes{kind="'):
-            kind, value = line[len('factory_ai_memory_bytes{kind="'):].split('"}')
-            if kind in figures:
-                figures[kind] = float(value) / 2**20
+    for family in text_string_to_metric_families(text):
+        if family.name == "factory_ai_memory_bytes":
+            for sample in family.samples:
+                if sample.labels.get("kind") in figures:
+                    figures[sample.labels["kind"]] = sample.value / 2**20
     return figures
 
 

@@ -30,16 +30,23 @@ the few malloc calls Python makes outside its own small-object allocator.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 TRIM_SECONDS = 60.0  # how often the daemon trims: cheap (a few ms), and a minute bounds any plateau
 ARENAS = 2  # malloc arenas for the whole daemon (see above)
 _M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
 def _glibc() -> ctypes.CDLL | None:
@@ -49,6 +56,9 @@ def _glibc() -> ctypes.CDLL | None:
         libc.malloc_trim.restype = ctypes.c_int
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.mallopt.restype = ctypes.c_int
+        if hasattr(libc, "mallinfo2"):  # glibc 2.33 and later
+            libc.mallinfo2.argtypes = []
+            libc.mallinfo2.restype = _MallInfo2
         return libc
     except (OSError, AttributeError):
         return None
@@ -81,11 +91,6 @@ def limit_arenas(arenas: int = ARENAS) -> bool:
         return False
 
 
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
-                                                    "fsmblks", "uordblks", "fordblks", "keepcost")]
-
-
 def heap() -> dict[str, int] | None:
     """What the process's memory is made of, in bytes, for the daemon's metrics.
 
@@ -97,10 +102,8 @@ def heap() -> dict[str, int] | None:
     ``mallinfo2`` walks malloc's free lists under its lock: about 2 ms on a fragmented heap, once
     a scrape."""
     figures: dict[str, int] = {}
-    mallinfo2 = getattr(_LIBC, "mallinfo2", None)  # glibc 2.33 and later
-    if mallinfo2 is not None:
-        mallinfo2.restype = _MallInfo2
-        info = mallinfo2()
+    if _LIBC is not None and hasattr(_LIBC, "mallinfo2"):
+        info = _LIBC.mallinfo2()
         figures["malloc_in_use"] = info.uordblks + info.hblkhd
         figures["malloc_free"] = info.fordblks
     if (used := _sqlite_memory_used()) is not None:
@@ -109,17 +112,24 @@ def heap() -> dict[str, int] | None:
 
 
 def _sqlite_memory_used() -> int | None:
-    # The SQLite that Python's sqlite3 module runs on: its extension module, whose dependencies
-    # dlsym searches too (a shared libsqlite3, or one linked in statically and exported).
-    module = sys.modules.get("_sqlite3")
-    if module is None or not getattr(module, "__file__", None):
-        return None
+    module = sys.modules.get("_sqlite3")  # not imported: no SQLite in this process
+    path = getattr(module, "__file__", None)
+    used = _sqlite_counter(path) if path else None
+    return None if used is None else int(used())
+
+
+@functools.cache
+def _sqlite_counter(path: str) -> Any:
+    """``sqlite3_memory_used`` of the SQLite that Python's sqlite3 module runs on, looked up once:
+    through its extension module, whose dependencies dlsym searches too (a shared libsqlite3, or
+    one linked in statically and exported); None where it cannot be found."""
     try:
-        used = ctypes.CDLL(module.__file__).sqlite3_memory_used
+        used = ctypes.CDLL(path).sqlite3_memory_used
     except (OSError, AttributeError):
         return None
+    used.argtypes = []
     used.restype = ctypes.c_int64
-    return int(used())
+    return used
 
 
 def allocator() -> str:
