@@ -166,3 +166,61 @@ def test_the_heap_figures_follow_live_blocks_and_sqlites_caches(tmp_path: Path) 
     connection.execute("PRAGMA shrink_memory")
     assert filled - memory.heap()["sqlite"] > 1 * 2**20  # the page cache SQLite gave back
     connection.close()
+
+
+def test_camera_and_archive_file_names_stay_out_of_the_interned_strings(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """pathlib interns every name it parses, and the interned table never shrinks: a name per part
+    doubled it within the soak's first hour. The camera folder and the archive must not feed it."""
+    import hashlib
+    import io
+    import threading
+
+    from PIL import Image
+
+    from factory_ai.connectors.config import ImageFolder
+    from factory_ai.connectors.image_folder import ImageFolderConnector
+    from factory_ai.vision.archive import ImageArchive
+    from tests.servers import wait_until
+
+    interned: list[str] = []
+    real = sys.intern
+    lock = threading.Lock()
+
+    def recording(text: str) -> str:
+        with lock:
+            interned.append(text)
+        return real(text)
+
+    def png(seed: int) -> bytes:
+        out = io.BytesIO()
+        Image.new("L", (8, 8), seed).save(out, format="PNG")
+        return out.getvalue()
+
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    archive = ImageArchive(tmp_path / "images")
+    config = ImageFolder.model_validate({"kind": "image-folder", "name": "cam", "path": str(folder),
+                                         "settle_seconds": 0.2})
+    kept: list[str] = []
+    connector = ImageFolderConnector(config, lambda data, source, line: kept.append(
+        archive.put(data, hashlib.sha256(data).hexdigest())) or "pass", rescan_seconds=0.2)
+    monkeypatch.setattr(sys, "intern", recording)
+    Path(folder, "control-9c1e.png")  # the control: pathlib's interning is what the recorder sees
+    connector.start()
+    try:
+        assert wait_until(lambda: connector.state.up)
+        names = [f"part-{seed:04d}-7f3a.png" for seed in range(3)]
+        for seed, name in enumerate(names):  # written as a camera would, without pathlib
+            with open(os.path.join(folder, name), "wb") as handle:
+                handle.write(png(seed))
+        assert wait_until(lambda: connector.state.detail["processed"] == 3)
+    finally:
+        connector.stop()
+    monkeypatch.undo()
+    assert sorted(os.listdir(folder / "processed")) == names
+    assert len(kept) == 3 and all(os.path.isfile(path) for path in kept)
+    if "control-9c1e.png" not in interned:
+        pytest.skip("this Python's pathlib interns nothing: no table to fill")
+    leaked = [text for text in interned if "7f3a" in text or any(os.path.basename(path) in text for path in kept)]
+    assert leaked == []
