@@ -6,9 +6,9 @@ the retrain job next Sunday, both need the exact bytes the model judged. Files a
 once (same bytes, same name), to a temporary name first, then renamed: never half-written.
 
 Names are joined as plain strings, not ``pathlib`` paths: pathlib interns every name it parses,
-and the table of interned strings never shrinks. A new sha256 per part pushed tens of
-thousands of names an hour through it, and it doubled (about 2 MB held for good) within the
-first hour of the soak; see ``connectors.image_folder``.
+and the table of interned strings never shrinks. A new sha256 name per kept part would fill it
+as the camera's file names did in the soak, where it doubled (about 2 MB held for good) within
+the first hour; see ``connectors.image_folder``.
 """
 
 from __future__ import annotations
