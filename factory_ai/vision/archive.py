@@ -27,11 +27,10 @@ def suffix_of(data: bytes) -> str:
 class ImageArchive:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
-        self._root = os.fspath(root)
 
     def put(self, data: bytes, sha256: str) -> str:
         """Store ``data`` (if not already there) and return its path."""
-        folder = os.path.join(self._root, sha256[:2])
+        folder = os.path.join(os.fspath(self.root), sha256[:2])  # the root's own string, parsed once
         name = f"{sha256}{suffix_of(data)}"
         path = os.path.join(folder, name)
         if not os.path.exists(path):
