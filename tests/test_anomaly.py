@@ -88,6 +88,23 @@ def test_the_map_points_at_a_flaw(detector) -> None:
     assert hits >= 6, hits
 
 
+def test_a_thin_flaw_scores_as_high_as_a_round_one() -> None:
+    """A crack one cell wide must not be averaged down by its clean neighbours: the score is
+    the hottest cell, whatever the flaw's shape (a 3 x 3 average gave the line a third)."""
+    torch = pytest.importorskip("torch")
+    from factory_ai.anomaly.train.network import image_score
+
+    line = torch.full((1, 1, 16, 16), 0.05)
+    line[0, 0, 3:13, 8] = 0.9
+    blob = torch.full((1, 1, 16, 16), 0.05)
+    blob[0, 0, 6:9, 6:9] = 0.9
+    speck = torch.full((1, 1, 16, 16), 0.05)
+    speck[0, 0, 5, 5] = 0.3
+    scores = image_score(torch.cat([line, blob, speck]))
+    assert scores[0] == pytest.approx(0.9) and scores[1] == pytest.approx(0.9)
+    assert scores[2] == pytest.approx(0.3)
+
+
 def _without_torch(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     blocker = tmp_path / "no_torch" / "torch"
     blocker.mkdir(parents=True, exist_ok=True)

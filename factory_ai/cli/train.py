@@ -185,7 +185,7 @@ def anomaly(
     max_false_reject: float = typer.Option(0.01, "--max-false-reject", min=0.0001, max=0.5,
                                            help="Share of good parts the threshold may reject (set on held-out good "
                                            "images): the calibrated score 1.0."),
-    epochs: int = typer.Option(30, "--epochs", min=1, help="Most epochs; stops early when the validation loss stalls."),
+    epochs: int = typer.Option(45, "--epochs", min=1, help="Most epochs; stops early when the validation loss stalls."),
     image_size: int | None = typer.Option(None, "--image-size", min=16, max=2048, show_default="chosen from the data",
                                           help="Long side of the input canvas (as for train vision)."),
     width: int = typer.Option(24, "--width", min=4, max=256, help="Network width."),

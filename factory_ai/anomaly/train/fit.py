@@ -25,7 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from factory_ai.anomaly.metrics import auroc
-from factory_ai.anomaly.train.network import AnomalyNet
+from factory_ai.anomaly.train.network import AnomalyNet, image_score
 from factory_ai.anomaly.train.synth import synthesize
 from factory_ai.errors import DataError
 from factory_ai.training import pick_device, seed_everything, set_threads
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class AnomalyConfig:
-    epochs: int = 30
+    epochs: int = 45
     image_size: int | None = None  # the canvas's long side; None: chosen from the data (vision.geometry)
     batch_size: int = 16
     width: int = 24
@@ -148,7 +148,7 @@ def _validate(network: AnomalyNet, x: torch.Tensor, target: torch.Tensor) -> tup
         logits = network.logits(x[i:i + 16])
         losses.append(float(_loss(logits, target[i:i + 16])) * len(logits))
         probability = torch.sigmoid(logits)
-        scores.append(F.avg_pool2d(probability, 3, stride=1, padding=1, count_include_pad=False).amax(dim=(1, 2, 3)))
+        scores.append(image_score(probability))
     score = torch.cat(scores).cpu().numpy()
     flawed = target.amax(dim=(1, 2, 3)).cpu().numpy() > 0
     return sum(losses) / len(x), auroc(score[~flawed], score[flawed]) or 0.5

@@ -9,8 +9,7 @@ cost the same per pixel.
 
 Everything the line side needs is in the graph: uint8 pixels in, normalised inside; out come
 the **map** (a probability per pixel, upsampled to the canvas) and the raw image **score**, the
-highest value of the map averaged over 3 x 3 cells at 1/4 resolution (a flaw must cover a few
-cells, so one hot pixel of noise does not reject a part).
+map's highest cell at 1/4 resolution (:func:`image_score`).
 """
 
 from __future__ import annotations
@@ -54,6 +53,19 @@ class AnomalyNet(nn.Module):
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(score [B], map [B, H, W])`` for uint8 pixels."""
         probability = torch.sigmoid(self.logits(pixels))
-        score = F.avg_pool2d(probability, 3, stride=1, padding=1, count_include_pad=False).amax(dim=(1, 2, 3))
+        score = image_score(probability)
         full = F.interpolate(probability, size=pixels.shape[2:], mode="bilinear", align_corners=False)[:, 0]
         return score, full
+
+
+def image_score(probability: torch.Tensor) -> torch.Tensor:
+    """The image's raw score from its cell probabilities ``[B, 1, h, w]``: the highest cell.
+
+    Why not an average over a neighbourhood of cells (as earlier versions took, 3 x 3): a thin
+    crack or scratch is one cell wide, so averaging cut its score to a third while a round
+    flaw kept all of it, and thin flaws escaped. Each cell is already a judgement over a wide
+    field of the image (the network looks 1/16 of the canvas around it), so one noisy pixel
+    does not make a hot cell by itself. Measured on the synthetic parts (session 32, same
+    trained network): image AUROC 0.947 -> 0.956, escape at 1 % false rejects 57 % -> 23 %.
+    """
+    return probability.amax(dim=(1, 2, 3))
