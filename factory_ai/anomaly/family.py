@@ -39,9 +39,10 @@ class Detector(Family):
 
     def describe(self, card: dict[str, Any]) -> list[str]:
         thresholds, test = card.get("thresholds", {}), (card.get("metrics") or {}).get("test") or {}
-        lines = [f"threshold:  calibrated score 1.0 = raw {thresholds.get('raw_threshold', 0):.4g}, set so that "
-                 f"{thresholds.get('max_false_reject', 0):.1%} of {thresholds.get('held_out_good')} held-out good parts "
-                 f"reach it; review band {thresholds.get('review_band')}"]
+        how = thresholds.get("method") or f"{thresholds.get('held_out_good')} held-out good parts"  # older cards
+        lines = [f"threshold:  calibrated score 1.0 = raw {thresholds.get('raw_threshold', 0):.4g}, the score "
+                 f"{thresholds.get('max_false_reject', 0):.1%} of good parts should reach, from {how}; review band "
+                 f"{thresholds.get('review_band')}"]
         if test:
             judged = ("synthetic flaws on held-out good parts" if test.get("kind") == "synthetic"
                       else f"{test.get('n_good')} good and {test.get('n_defect')} defective test parts")

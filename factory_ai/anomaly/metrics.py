@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -46,12 +46,53 @@ def rates(good: np.ndarray, bad: np.ndarray, threshold: float = 1.0) -> dict[str
             "escape_rate": float((bad < threshold).mean()) if len(bad) else None}
 
 
-def threshold_for(good: np.ndarray, max_false_reject: float) -> float:
-    """The score that ``max_false_reject`` of these good parts reach or exceed (at most)."""
-    good = np.sort(np.asarray(good, np.float64))
+class Threshold(NamedTuple):
+    value: float  # the raw score at calibrated 1.0
+    method: str  # how it was set, in words, for the card
+    fitted: bool = False  # True when the fitted tail, not the held-out parts' own quantile, set it
+
+
+# With fewer held-out good parts than this many per expected exceedance, the empirical quantile
+# is too coarse: at 1 % and 40 parts it is the highest of them, which a fresh good part exceeds
+# about once in 41 on average, and far more often when the 40 happen to miss the tail.
+TAIL_FIT_BELOW = 10
+TAIL_FIT_MIN_PARTS = 20
+
+
+def threshold_for(good: np.ndarray, max_false_reject: float) -> Threshold:
+    """The raw score that at most ``max_false_reject`` of good parts should reach.
+
+    With enough held-out good parts (``TAIL_FIT_BELOW`` or more expected above it) this is their
+    empirical quantile. With fewer, the quantile is extrapolated from the shape of their scores,
+    and the higher of the two is kept: the raw score is the hottest of many cells' probabilities,
+    so its logit is the maximum of many roughly independent, light-tailed values, and such a
+    maximum follows a Gumbel distribution (the extreme-value law for maxima); its quantile is
+    read from a Gumbel fitted to the logits by their mean and spread. Measured on the synthetic
+    parts with 40 held-out good parts (session 32): the highest of them let 13.8 % of fresh good
+    parts through as rejects, the fitted tail 3.7 %, for escapes of 2.7 % and 4.0 %.
+    """
+    good = np.sort(np.asarray(good, np.float64).ravel())
     if not len(good):
         raise ValueError("no good scores to set a threshold from")
-    return float(np.quantile(good, 1.0 - max_false_reject, method="higher")) * (1 + 1e-6)
+    empirical = float(np.quantile(good, 1.0 - max_false_reject, method="higher")) * (1 + 1e-6)
+    expected_above = len(good) * max_false_reject
+    if expected_above >= TAIL_FIT_BELOW:
+        return Threshold(empirical, f"the empirical {1 - max_false_reject:.4g} quantile of {len(good)} held-out good "
+                         "parts")
+    if len(good) < TAIL_FIT_MIN_PARTS or good[0] <= 0.0 or good[-1] >= 1.0:
+        why = "too few to fit a tail" if len(good) < TAIL_FIT_MIN_PARTS else "scores at 0 or 1: no tail fitted"
+        return Threshold(empirical, f"the highest of {len(good)} held-out good parts' scores ({why})"
+                         if expected_above < 1 else f"the empirical {1 - max_false_reject:.4g} quantile of "
+                         f"{len(good)} held-out good parts ({why})")
+    logits = np.log(good / (1.0 - good))
+    beta = float(logits.std(ddof=1)) * np.sqrt(6.0) / np.pi
+    location = float(logits.mean()) - np.euler_gamma * beta
+    tail = float(1.0 / (1.0 + np.exp(-(location - beta * np.log(-np.log(1.0 - max_false_reject))))))
+    if tail <= empirical:
+        return Threshold(empirical, f"the empirical {1 - max_false_reject:.4g} quantile of {len(good)} held-out good "
+                         "parts (above the fitted tail's)")
+    return Threshold(tail, f"the {1 - max_false_reject:.4g} quantile of a Gumbel law fitted to the logits of "
+                     f"{len(good)} held-out good parts' scores (above their empirical quantile)", fitted=True)
 
 
 def pixel_figures(maps: list[np.ndarray], masks: list[np.ndarray], *, max_fpr: float = 0.3, steps: int = 100,

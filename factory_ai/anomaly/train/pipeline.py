@@ -75,8 +75,8 @@ class AnomalyOutcome:
                  f"input: {size[1]} x {size[0]} canvas ({card['input']['fit']}), chosen from "
                  f"{card['input']['geometry']['rule']}",
                  f"threshold: calibrated score 1.0 = raw {card['thresholds']['raw_threshold']:.4g}, the score "
-                 f"{card['thresholds']['max_false_reject']:.1%} of {card['thresholds']['held_out_good']} held-out good "
-                 f"parts reach; review band {card['thresholds']['review_band'][0]:.2f} to "
+                 f"{card['thresholds']['max_false_reject']:.1%} of good parts should reach, from "
+                 f"{card['thresholds']['method']}; review band {card['thresholds']['review_band'][0]:.2f} to "
                  f"{card['thresholds']['review_band'][1]:.2f}"]
         lines += [f"warning: {w}" for w in card["thresholds"].get("warnings", [])]
         judged_on = "synthetic flaws on held-out good parts (give --test for real figures)" \
@@ -177,15 +177,16 @@ def _build(job: AnomalyJob, trained: TrainedDetector, version: str, staging: Pat
     }
     write_card(staging, card)
     raw = _raw_scores(staging, "model.onnx", pixels["holdout"])
-    threshold = threshold_for(raw, job.max_false_reject)
+    threshold, method, fitted = threshold_for(raw, job.max_false_reject)
     calibrated = raw / threshold
     low = float(np.clip(np.quantile(calibrated, max(0.0, 1 - 3 * job.max_false_reject)), 0.75, 0.97))
     warnings = []
     if len(raw) * job.max_false_reject < 1:
         warnings.append(f"the threshold rests on {len(raw)} held-out good parts; a false-reject share of "
                         f"{job.max_false_reject:.1%} needs {int(np.ceil(1 / job.max_false_reject))} or more to be "
-                        "estimated directly, so it is the highest score among them: add good images")
-    card["thresholds"] = {"raw_threshold": threshold, "max_false_reject": job.max_false_reject,
+                        "estimated directly: add good images")
+    card["thresholds"] = {"raw_threshold": threshold, "method": method, "tail_fitted": fitted,
+                          "max_false_reject": job.max_false_reject,
                           "review_band": [round(low, 4), round(1 / low, 4)], "held_out_good": int(len(raw)),
                           "warnings": warnings}
     write_card(staging, card)
