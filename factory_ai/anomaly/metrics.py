@@ -89,8 +89,9 @@ def threshold_for(good: np.ndarray, max_false_reject: float) -> Threshold:
     location = float(logits.mean()) - np.euler_gamma * beta
     tail = float(1.0 / (1.0 + np.exp(-(location - beta * np.log(-np.log(1.0 - max_false_reject))))))
     if tail <= empirical:
-        return Threshold(empirical, f"the empirical {1 - max_false_reject:.4g} quantile of {len(good)} held-out good "
-                         "parts (above the fitted tail's)")
+        return Threshold(empirical, f"the highest of {len(good)} held-out good parts' scores (above the fitted tail's)"
+                         if expected_above < 1 else f"the empirical {1 - max_false_reject:.4g} quantile of "
+                         f"{len(good)} held-out good parts (above the fitted tail's)")
     return Threshold(tail, f"the {1 - max_false_reject:.4g} quantile of a Gumbel law fitted to the logits of "
                      f"{len(good)} held-out good parts' scores (above their empirical quantile)", fitted=True)
 
