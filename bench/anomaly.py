@@ -20,7 +20,7 @@ and every defective one. Printed side by side, in one run:
 Targets (issue 17): AUROC >= 0.95 on the synthetic parts and >= 0.90 on ELPV, escape <= 10 % at
 1 % false rejects, training on 200 good images <= 10 min on 2 cores, latency <= 2x the classifier's.
 
-    python bench/anomaly.py [--only elpv|synthetic] [--train-good N] [--threads 2]
+    python bench/anomaly.py [--only elpv|synthetic] [--train-good N] [--threads 2] [--seed 0]
 """
 
 from __future__ import annotations
@@ -174,6 +174,8 @@ def main() -> int:
     parser.add_argument("--test-share", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the test split and the training (repeat with "
+                        "another to see how much a figure moves)")
     args = parser.parse_args()
 
     from factory_ai.anomaly.detector import AnomalyDetector
@@ -195,7 +197,7 @@ def main() -> int:
         print(f"\n== {name}: {len(good)} good images, defects {', '.join(f'{k} {len(v)}' for k, v in defects.items())}",
               flush=True)
         groups = folders.near_duplicates(good)
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(args.seed)
         test_good, train_good = [], []
         for index in rng.permutation(len(groups)):
             members = [good[i] for i in groups[index]]
@@ -212,7 +214,7 @@ def main() -> int:
             for p in paths:
                 _link(p, work / "test" / kind / p.name)
         job = AnomalyJob(data=work / "train", name=f"{name}-anomaly", test=work / "test", masks=masks,
-                         promote=True, progress=False, train=AnomalyConfig(threads=threads))
+                         promote=True, progress=False, train=AnomalyConfig(threads=threads, seed=args.seed))
         start = time.perf_counter()
         outcome = run(job, Registry(args.out / "models", fallbacks=()))
         wall = time.perf_counter() - start
@@ -236,7 +238,8 @@ def main() -> int:
                "gate": "in service" if outcome.promoted else "refused"}
         if not args.no_peer:
             train_px = pixels(train_good)
-            (peer_good, peer_bad), peer_seconds = fit_and_score(train_px, [good_px, bad_px], threads=threads)
+            (peer_good, peer_bad), peer_seconds = fit_and_score(train_px, [good_px, bad_px], threads=threads,
+                                                                seed=args.seed)
             row.update(peer_auroc=auroc(peer_good, peer_bad), peer_escape_at_1pct=escape_at(peer_good, peer_bad),
                        peer_train_seconds=round(peer_seconds, 1))
             gauss_good, gauss_bad = position_gaussian(train_px, [good_px, bad_px])
