@@ -76,22 +76,23 @@ def threshold_for(good: np.ndarray, max_false_reject: float) -> Threshold:
         raise ValueError("no good scores to set a threshold from")
     empirical = float(np.quantile(good, 1.0 - max_false_reject, method="higher")) * (1 + 1e-6)
     expected_above = len(good) * max_false_reject
+
+    def own(note: str) -> Threshold:
+        """The held-out parts' own quantile (their highest score when fewer than one is expected above it)."""
+        what = (f"the highest of {len(good)} held-out good parts' scores" if expected_above < 1
+                else f"the empirical {1 - max_false_reject:.4g} quantile of {len(good)} held-out good parts")
+        return Threshold(empirical, f"{what} ({note})" if note else what)
+
     if expected_above >= TAIL_FIT_BELOW:
-        return Threshold(empirical, f"the empirical {1 - max_false_reject:.4g} quantile of {len(good)} held-out good "
-                         "parts")
+        return own("")
     if len(good) < TAIL_FIT_MIN_PARTS or good[0] <= 0.0 or good[-1] >= 1.0:
-        why = "too few to fit a tail" if len(good) < TAIL_FIT_MIN_PARTS else "scores at 0 or 1: no tail fitted"
-        return Threshold(empirical, f"the highest of {len(good)} held-out good parts' scores ({why})"
-                         if expected_above < 1 else f"the empirical {1 - max_false_reject:.4g} quantile of "
-                         f"{len(good)} held-out good parts ({why})")
+        return own("too few to fit a tail" if len(good) < TAIL_FIT_MIN_PARTS else "scores at 0 or 1: no tail fitted")
     logits = np.log(good / (1.0 - good))
     beta = float(logits.std(ddof=1)) * np.sqrt(6.0) / np.pi
     location = float(logits.mean()) - np.euler_gamma * beta
     tail = float(1.0 / (1.0 + np.exp(-(location - beta * np.log(-np.log(1.0 - max_false_reject))))))
     if tail <= empirical:
-        return Threshold(empirical, f"the highest of {len(good)} held-out good parts' scores (above the fitted tail's)"
-                         if expected_above < 1 else f"the empirical {1 - max_false_reject:.4g} quantile of "
-                         f"{len(good)} held-out good parts (above the fitted tail's)")
+        return own("above the fitted tail's")
     return Threshold(tail, f"the {1 - max_false_reject:.4g} quantile of a Gumbel law fitted to the logits of "
                      f"{len(good)} held-out good parts' scores (above their empirical quantile)", fitted=True)
 

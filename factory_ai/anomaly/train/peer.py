@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from factory_ai.anomaly.train.fit import AnomalyConfig
 from factory_ai.training import seed_everything, set_threads
 from factory_ai.vision.train.augment import augment
 
@@ -47,8 +48,8 @@ class AutoEncoder(nn.Module):
         return F.avg_pool2d(error, 4).amax(dim=(1, 2, 3)).numpy()
 
 
-def fit_and_score(train: np.ndarray, tests: list[np.ndarray], *, epochs: int = 45, batch: int = 16, steps: int = 32,
-                  seed: int = 0, threads: int = 0) -> tuple[list[np.ndarray], float]:
+def fit_and_score(train: np.ndarray, tests: list[np.ndarray], *, epochs: int = AnomalyConfig.epochs, batch: int = 16,
+                  steps: int = 32, seed: int = 0, threads: int = 0) -> tuple[list[np.ndarray], float]:
     """Train on good pixels ``[N, C, H, W]``; return the scores of each array in ``tests`` and the seconds."""
     generator = seed_everything(seed)
     set_threads(threads)
