@@ -130,6 +130,41 @@ def test_a_thin_flaw_scores_as_high_as_a_round_one() -> None:
     assert scores[2] == pytest.approx(0.3)
 
 
+def test_a_long_frame_trains_on_windows_and_is_judged_whole(monkeypatch) -> None:
+    """On a canvas past ``crop_pixels`` each training step sees windows of about that area (so a
+    step costs the same whatever the frame), each image its own window, while validation and
+    the trained network still judge the whole canvas."""
+    torch = pytest.importorskip("torch")
+    from factory_ai.anomaly.train import fit as fitting
+
+    assert fitting.crop_size(224, 288, 65_536) == (224, 288)  # within the budget: whole
+    assert fitting.crop_size(256, 640, 0) == (256, 640)  # 0: never cut
+    for height, width in ((256, 640), (640, 256), (192, 1440), (512, 512), (96, 2048)):
+        h, w = fitting.crop_size(height, width, 65_536)
+        assert h * w <= 65_536 and h % 32 == 0 and w % 32 == 0 and h <= height and w <= width
+        assert min(h, w) == min(height, width, 256)  # a narrow frame keeps its short side whole
+
+    seen: dict[str, set] = {"train": set(), "eval": set()}
+
+    class Recording(fitting.AnomalyNet):
+        def logits(self, pixels):  # noqa: ANN001, ANN202
+            seen["train" if self.training else "eval"].add(tuple(pixels.shape[2:]))
+            return super().logits(pixels)
+
+    monkeypatch.setattr(fitting, "AnomalyNet", Recording)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 1, 64, 320), dtype=np.uint8)
+    config = fitting.AnomalyConfig(epochs=1, width=16, batch_size=4, min_steps=2, crop_pixels=64 * 128, threads=2)
+    trained = fitting.fit(images[:7], images[7:], config, progress=False)
+    assert seen["train"] == {(64, 128)} and seen["eval"] == {(64, 320)}
+    score, heat = trained.network(torch.from_numpy(images[:1]))
+    assert heat.shape == (1, 64, 320) and score.shape == (1,)
+
+    ramp = torch.arange(320.0).expand(4, 1, 64, 320)
+    windows = fitting._crop(ramp, (64, 128), torch.Generator().manual_seed(1))
+    assert windows.shape == (4, 1, 64, 128) and len({float(w[0, 0, 0]) for w in windows}) > 1
+
+
 def _without_torch(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     blocker = tmp_path / "no_torch" / "torch"
     blocker.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,14 @@ Good images only. Each step draws a batch, applies the classifier's flaw-keeping
 (``synth``), and trains the network to mark the flawed pixels: focal loss (the flawed pixels are
 few) plus a soft Dice term (so a small flaw is marked whole) on the 1/4-resolution map.
 
+On a canvas larger than ``crop_pixels`` (long or large frames), each image of a batch is cut
+to a random window of about that area after augmentation (:func:`crop_size`). The network is
+fully convolutional, so it learns the same thing from windows, and a step costs the same
+whatever the frame size. The full canvas is still judged (validation, export, the line), so no
+resolution is given up. Measured on long synthetic frames (704 x 224 canvas, 200 good images,
+2 cores, ``bench/anomaly.py --only long``): 457 s and image AUROC 0.998 on 288 x 224 windows,
+against 1,189 s and 0.994 on the whole canvas.
+
 Each epoch ends on the same seeded synthetic flaws pasted on held-out good images, whose image
 AUROC and loss make the learning curves; the weights with the best validation loss are kept.
 The clean held-out images are not trained on: the threshold is set on them afterwards.
@@ -30,6 +38,7 @@ from factory_ai.anomaly.train.synth import synthesize
 from factory_ai.errors import DataError
 from factory_ai.training import pick_device, seed_everything, set_threads
 from factory_ai.training import progress as progress_bar
+from factory_ai.vision import geometry
 from factory_ai.vision.train.augment import augment
 
 log = logging.getLogger(__name__)
@@ -47,6 +56,7 @@ class AnomalyConfig:
     flawed_share: float = 0.5  # share of each batch given a synthetic flaw
     augment: float = 0.5
     patience: int = 10
+    crop_pixels: int = geometry.DEFAULT_BUDGET  # train on windows of about this area on larger canvases; 0: never
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -89,11 +99,15 @@ def fit(train: np.ndarray, val: np.ndarray, config: AnomalyConfig, *, progress: 
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.epochs * steps,
                                                    pct_start=0.15)
     x_train = torch.from_numpy(train).to(device)
+    window = crop_size(int(train.shape[2]), int(train.shape[3]), config.crop_pixels)
     val_x, val_target = _validation_set(val, config.seed, device)
     bar = progress_bar(config.epochs * steps, progress)
     say = (lambda text: bar.write(text, file=sys.stderr)) if progress else log.info
     best = (math.inf, 0, copy.deepcopy(network.state_dict()))
     history: list[dict[str, float]] = []
+    if window != tuple(train.shape[2:]):
+        say(f"training on random {window[1]} x {window[0]} windows of the {train.shape[3]} x {train.shape[2]} canvas "
+            f"(width x height), so a step costs the same as on a {geometry.DEFAULT_BUDGET:,}-pixel canvas")
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         network.train()
@@ -101,7 +115,7 @@ def fit(train: np.ndarray, val: np.ndarray, config: AnomalyConfig, *, progress: 
         loss_sum = 0.0
         for i in range(steps):
             index = order[i * config.batch_size:(i + 1) * config.batch_size].to(device)
-            batch = augment(x_train[index], generator, config.augment)
+            batch = _crop(augment(x_train[index], generator, config.augment), window, generator)
             batch, target = synthesize(batch, generator, config.flawed_share)
             loss = _loss(network.logits(batch.round().clamp(0, 255)), target)
             optimiser.zero_grad(set_to_none=True)
@@ -129,6 +143,32 @@ def fit(train: np.ndarray, val: np.ndarray, config: AnomalyConfig, *, progress: 
     return TrainedDetector(network=network, channels=channels, height=int(train.shape[2]), width=int(train.shape[3]),
                            mean=mean, std=std, config=config, device=device.type,
                            seconds=time.perf_counter() - start, best_epoch=best[1], history=history)
+
+
+def crop_size(height: int, width: int, budget: int) -> tuple[int, int]:
+    """The training window ``(height, width)`` for a canvas: the canvas itself when it is within
+    ``budget`` pixels (or ``budget`` is 0); else as near square as the canvas allows, about
+    ``budget`` pixels, sides on the network's stride. A long, narrow frame keeps its short side
+    whole, so a crack across it is seen from edge to edge."""
+    if budget <= 0 or height * width <= budget:
+        return height, width
+    step = geometry.MULTIPLE
+    side = max(2 * step, int(math.sqrt(budget)) // step * step)
+    if min(height, width) <= side:
+        long = max(side, budget // min(height, width) // step * step)
+        return (height, min(width, long)) if height <= width else (min(height, long), width)
+    return side, side
+
+
+def _crop(batch: torch.Tensor, window: tuple[int, int], generator: torch.Generator) -> torch.Tensor:
+    """A random ``window`` of each image of ``batch`` (each its own place)."""
+    h, w = batch.shape[2:]
+    if (h, w) == window:
+        return batch
+    tops = torch.randint(0, h - window[0] + 1, (len(batch),), generator=generator).tolist()
+    lefts = torch.randint(0, w - window[1] + 1, (len(batch),), generator=generator).tolist()
+    return torch.stack([image[:, t:t + window[0], left:left + window[1]]
+                        for image, t, left in zip(batch, tops, lefts, strict=True)])
 
 
 def _validation_set(val: np.ndarray, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
