@@ -1,8 +1,9 @@
 """Benchmark: the good-only anomaly detector on every dataset with good parts, defaults only.
 
-For each dataset (ELPV's cells in ../shared/datasets/elpv_solar_cells, and the project's own
-plant-like synthetic parts), the good images are split (seeded, near-duplicates kept together)
-into training and test, and the detector is trained exactly as `factory-ai train anomaly --data
+For each dataset (ELPV's cells in ../shared/datasets/elpv_solar_cells, the project's own
+plant-like synthetic parts, and the same parts on long frames of 1,200-1,600 px, 2.5-3.5 times
+as long as wide, whose canvas is past the training window), the good images are split (seeded,
+near-duplicates kept together) into training and test, and the detector is trained exactly as `factory-ai train anomaly --data
 GOOD --test TEST` would train it, on good images only. The test set is the held-out good images
 and every defective one. Printed side by side, in one run:
 
@@ -20,7 +21,8 @@ and every defective one. Printed side by side, in one run:
 Targets (issue 17): AUROC >= 0.95 on the synthetic parts and >= 0.90 on ELPV, escape <= 10 % at
 1 % false rejects, training on 200 good images <= 10 min on 2 cores, latency <= 2x the classifier's.
 
-    python bench/anomaly.py [--only elpv|synthetic] [--train-good N] [--threads 2] [--seed 0]
+    python bench/anomaly.py [--only elpv|synthetic|long] [--train-good N] [--threads 2] [--seed 0]
+                            [--crop-pixels N]  (0: train on the whole canvas, as before session 33)
 """
 
 from __future__ import annotations
@@ -70,6 +72,13 @@ def datasets(out: Path) -> dict[str, tuple[list[Path], dict[str, list[Path]], Pa
     found["synthetic"] = (images(synthetic / "parts" / "good"),
                           {k: images(synthetic / "parts" / k) for k in ("scratch", "spot", "crack", "pit", "stain")},
                           synthetic / "masks")
+    long = out / "long"
+    if not (long / "parts").is_dir():
+        generate(long / "parts", {"good": 400, "scratch": 30, "spot": 30, "crack": 30, "pit": 30, "stain": 30},
+                 sides=(1200, 1600), aspect=(2.5, 3.5), seed=23, masks=long / "masks")
+    found["long"] = (images(long / "parts" / "good"),
+                     {k: images(long / "parts" / k) for k in ("scratch", "spot", "crack", "pit", "stain")},
+                     long / "masks")
     return found
 
 
@@ -176,6 +185,8 @@ def main() -> int:
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--seed", type=int, default=0, help="seeds the test split and the training (repeat with "
                         "another to see how much a figure moves)")
+    parser.add_argument("--crop-pixels", type=int, default=None, help="the training window's area (default: the "
+                        "detector's; 0 trains on the whole canvas)")
     args = parser.parse_args()
 
     from factory_ai.anomaly.detector import AnomalyDetector
@@ -190,6 +201,7 @@ def main() -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     threads = args.threads or cpu_threads()
+    crop = {} if args.crop_pixels is None else {"crop_pixels": args.crop_pixels}
     rows = []
     for name, (good, defects, masks) in datasets(args.out).items():
         if args.only and name not in args.only:
@@ -214,7 +226,8 @@ def main() -> int:
             for p in paths:
                 _link(p, work / "test" / kind / p.name)
         job = AnomalyJob(data=work / "train", name=f"{name}-anomaly", test=work / "test", masks=masks,
-                         promote=True, progress=False, train=AnomalyConfig(threads=threads, seed=args.seed))
+                         promote=True, progress=False, train=AnomalyConfig(threads=threads, seed=args.seed,
+                                                                             **crop))
         start = time.perf_counter()
         outcome = run(job, Registry(args.out / "models", fallbacks=()))
         wall = time.perf_counter() - start
@@ -235,7 +248,8 @@ def main() -> int:
                "escape_at_threshold": test["escape_rate"], "false_reject_at_threshold": test["false_reject_rate"],
                "escape_at_1pct": escape_at(good_s, bad_s), "pixel_auroc": test.get("pixel_auroc"), "pro": test.get("pro"),
                "train_seconds": card["training"]["seconds"], "wall_seconds": round(wall, 1),
-               "gate": "in service" if outcome.promoted else "refused"}
+               "gate": "in service" if outcome.promoted else "refused", "crop_pixels": card["training"]["crop_pixels"],
+               "best_epoch": card["training"].get("best_epoch")}
         if not args.no_peer:
             train_px = pixels(train_good)
             (peer_good, peer_bad), peer_seconds = fit_and_score(train_px, [good_px, bad_px], threads=threads,
