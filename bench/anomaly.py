@@ -3,9 +3,9 @@
 For each dataset (ELPV's cells in ../shared/datasets/elpv_solar_cells, the project's own
 plant-like synthetic parts, and the same parts on long frames of 1,200-1,600 px, 2.5-3.5 times
 as long as wide, whose canvas is past the training window), the good images are split (seeded,
-near-duplicates kept together) into training and test, and the detector is trained exactly as `factory-ai train anomaly --data
-GOOD --test TEST` would train it, on good images only. The test set is the held-out good images
-and every defective one. Printed side by side, in one run:
+near-duplicates kept together) into training and test, and the detector is trained exactly as
+`factory-ai train anomaly --data GOOD --test TEST` would train it, on good images only. The
+test set is the held-out good images and every defective one. Printed side by side, in one run:
 
 - the shipped detector (synthetic-flaw segmentation, ``anomaly/train``): image AUROC, and the
   escape and false-reject rates at its shipped threshold (1 % of held-out good parts);
@@ -226,8 +226,8 @@ def main() -> int:
             for p in paths:
                 _link(p, work / "test" / kind / p.name)
         job = AnomalyJob(data=work / "train", name=f"{name}-anomaly", test=work / "test", masks=masks,
-                         promote=True, progress=False, train=AnomalyConfig(threads=threads, seed=args.seed,
-                                                                             **crop))
+                         promote=True, progress=False,
+                         train=AnomalyConfig(threads=threads, seed=args.seed, **crop))
         start = time.perf_counter()
         outcome = run(job, Registry(args.out / "models", fallbacks=()))
         wall = time.perf_counter() - start
