@@ -165,6 +165,21 @@ def test_a_long_frame_trains_on_windows_and_is_judged_whole(monkeypatch) -> None
     assert windows.shape == (4, 1, 64, 128) and len({float(w[0, 0, 0]) for w in windows}) > 1
 
 
+def test_the_kept_weights_come_from_the_second_half_of_training(monkeypatch) -> None:
+    """Early in a one-cycle schedule the validation loss jumps about and a barely trained network
+    can win on it, so the weights kept (and the early stop's patience) count from the middle of
+    the schedule, as for the classifier."""
+    pytest.importorskip("torch")
+    from factory_ai.anomaly.train import fit as fitting
+
+    losses = iter([0.1, 0.9, 0.8, 0.85, 0.86, 0.87, 0.88, 0.89])  # epoch 1 "best" by far
+    monkeypatch.setattr(fitting, "_validate", lambda network, x, target: (next(losses), 0.5))
+    images = np.random.default_rng(0).integers(0, 256, (8, 1, 32, 32), dtype=np.uint8)
+    config = fitting.AnomalyConfig(epochs=8, width=16, batch_size=4, min_steps=1, patience=2, threads=2)
+    trained = fitting.fit(images[:5], images[5:], config, progress=False)
+    assert trained.best_epoch == 4 and len(trained.history) == 6
+
+
 def _without_torch(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     blocker = tmp_path / "no_torch" / "torch"
     blocker.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,9 @@ resolution is given up. Measured on long synthetic frames (704 x 224 canvas, 200
 against 1,189 s and 0.994 on the whole canvas.
 
 Each epoch ends on the same seeded synthetic flaws pasted on held-out good images, whose image
-AUROC and loss make the learning curves; the weights with the best validation loss are kept.
+AUROC and loss make the learning curves; the weights with the best validation loss from the
+middle of the schedule on are kept (``training.judged_from``, as for the classifier: early in
+a one-cycle schedule the loss jumps about, and a barely trained network can win on it).
 The clean held-out images are not trained on: the threshold is set on them afterwards.
 """
 
@@ -36,7 +38,7 @@ from factory_ai.anomaly.metrics import auroc
 from factory_ai.anomaly.train.network import AnomalyNet, image_score
 from factory_ai.anomaly.train.synth import synthesize
 from factory_ai.errors import DataError
-from factory_ai.training import pick_device, seed_everything, set_threads
+from factory_ai.training import judged_from, pick_device, seed_everything, set_threads, stop_early
 from factory_ai.training import progress as progress_bar
 from factory_ai.vision import geometry
 from factory_ai.vision.train.augment import augment
@@ -129,12 +131,12 @@ def fit(train: np.ndarray, val: np.ndarray, config: AnomalyConfig, *, progress: 
         record = {"epoch": epoch, "train_loss": loss_sum / steps, "val_loss": val_loss, "val_auroc": val_auroc,
                   "lr": schedule.get_last_lr()[0], "seconds": time.perf_counter() - start}
         history.append(record)
-        improved = val_loss < best[0] - 1e-4
+        improved = epoch >= judged_from(config.epochs) and val_loss < best[0] - 1e-4
         if improved:
             best = (val_loss, epoch, copy.deepcopy(network.state_dict()))
         say(f"epoch {epoch:3d}  train loss {record['train_loss']:.4f}  val loss {val_loss:.4f} "
             f"synthetic-flaw AUROC {val_auroc:.3f}{'  *' if improved else ''}")
-        if epoch - best[1] >= config.patience:
+        if stop_early(epoch, best[1], config.epochs, config.patience):
             say(f"early stop: validation loss has not improved for {config.patience} epochs")
             break
     bar.close()
