@@ -109,7 +109,7 @@ def fit(train: np.ndarray, val: np.ndarray, config: AnomalyConfig, *, progress: 
     history: list[dict[str, float]] = []
     if window != tuple(train.shape[2:]):
         say(f"training on random {window[1]} x {window[0]} windows of the {train.shape[3]} x {train.shape[2]} canvas "
-            f"(width x height), so a step costs the same as on a {geometry.DEFAULT_BUDGET:,}-pixel canvas")
+            f"(width x height), so a step costs what a {config.crop_pixels:,}-pixel canvas costs")
     start = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
         network.train()
